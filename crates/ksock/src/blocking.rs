@@ -1,0 +1,291 @@
+//! Blocking calls (feature `std`): the poll core plus a parked thread.
+//!
+//! A blocking call polls; on `Pending` it spins briefly (a peer on another core often
+//! answers within microseconds, far sooner than a park and unpark round trip), then parks
+//! until woken or until `SO_RCVTIMEO`/`SO_SNDTIMEO` runs out (`EAGAIN`, or the partial count
+//! if some bytes already moved). The socket's nonblocking flag and `MSG_DONTWAIT` make every
+//! call a single attempt.
+
+use crate::addr::SockAddr;
+use crate::buf::{Chain, ChainSink, RecvSink};
+use crate::errno::{Errno, Result};
+use crate::event::Events;
+use crate::socket::Socket;
+use crate::types::{MsgFlags, RecvInfo, SockType};
+use bytes::Buf;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::Wake;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+struct ThreadWaker {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+std::thread_local! {
+    static PARKER: (Arc<ThreadWaker>, Waker) = {
+        let tw = Arc::new(ThreadWaker { thread: thread::current(), woken: AtomicBool::new(false) });
+        let w = Waker::from(tw.clone());
+        (tw, w)
+    };
+}
+
+/// How long to spin before parking: a few microseconds.
+const SPIN: u32 = 2000;
+
+/// When a wait that started now with `timeout` must end.
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// Polls `f` until it is ready, parking between polls; `EAGAIN` at the deadline.
+pub(crate) fn block_on<T>(
+    until: Option<Instant>,
+    mut f: impl FnMut(&mut Context<'_>) -> Poll<Result<T>>,
+) -> Result<T> {
+    PARKER.with(|(tw, waker)| {
+        let mut cx = Context::from_waker(waker);
+        let spin = thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        loop {
+            tw.woken.store(false, Ordering::Relaxed);
+            if let Poll::Ready(r) = f(&mut cx) {
+                return r;
+            }
+            if spin {
+                for _ in 0..SPIN {
+                    if tw.woken.load(Ordering::Acquire) {
+                        break;
+                    }
+                    core::hint::spin_loop();
+                }
+            }
+            while !tw.woken.load(Ordering::Acquire) {
+                match until {
+                    None => thread::park(),
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            return Err(Errno::EAGAIN);
+                        }
+                        thread::park_timeout(d - now);
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl Socket {
+    fn nonblocking_for(&self, flags: MsgFlags) -> bool {
+        flags.contains(MsgFlags::DONTWAIT) || self.is_nonblocking()
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        self.options()
+            .map(|o| (o.rcvtimeo(), o.sndtimeo()))
+            .unwrap_or((None, None))
+    }
+
+    /// Connects, waiting (up to `SO_SNDTIMEO`) while the listener's backlog is full; a
+    /// nonblocking socket gets `EAGAIN` instead.
+    pub fn connect(&self, addr: &SockAddr) -> Result<()> {
+        if self.is_nonblocking() {
+            return self.try_connect(addr);
+        }
+        block_on(deadline(self.timeouts().1), |cx| {
+            self.poll_connect(cx, addr)
+        })
+    }
+
+    /// Accepts a connection, waiting (up to `SO_RCVTIMEO`) for one; a nonblocking socket
+    /// gets `EAGAIN` instead.
+    pub fn accept(&self) -> Result<(Socket, SockAddr)> {
+        if self.is_nonblocking() {
+            return self.try_accept();
+        }
+        block_on(deadline(self.timeouts().0), |cx| self.poll_accept(cx))
+    }
+
+    /// Sends from `src`. A blocking stream send sends everything (or stops at an error or
+    /// the timeout, returning what went if anything did); records go whole or not at all.
+    pub fn sendmsg(
+        &self,
+        src: &mut dyn Buf,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize> {
+        if self.nonblocking_for(flags) {
+            return match self.poll_send_inner(None, src, to, flags) {
+                Poll::Ready(r) => r,
+                Poll::Pending => Err(Errno::EAGAIN),
+            };
+        }
+        let until = deadline(self.timeouts().1);
+        if self.ty() != SockType::STREAM {
+            return block_on(until, |cx| {
+                self.poll_send_inner(Some(cx), &mut *src, to, flags)
+            });
+        }
+        let mut sent = 0;
+        loop {
+            match block_on(until, |cx| {
+                self.poll_send_inner(Some(cx), &mut *src, to, flags)
+            }) {
+                Ok(n) => {
+                    sent += n;
+                    if !src.has_remaining() {
+                        return Ok(sent);
+                    }
+                }
+                Err(_) if sent > 0 => return Ok(sent),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends `data` to the peer.
+    pub fn send(&self, data: &[u8]) -> Result<usize> {
+        self.sendmsg(&mut &data[..], None, MsgFlags::empty())
+    }
+
+    /// Sends `data` to `to` (unconnected datagrams).
+    pub fn send_to(&self, data: &[u8], to: &SockAddr) -> Result<usize> {
+        self.sendmsg(&mut &data[..], Some(to), MsgFlags::empty())
+    }
+
+    /// Sends a chain without copying it; the chain is consumed whatever happens.
+    pub fn send_chain(&self, mut chain: Chain, flags: MsgFlags) -> Result<usize> {
+        self.sendmsg(&mut chain, None, flags)
+    }
+
+    /// Receives into `dst`. A blocking stream receive waits until `SO_RCVLOWAT` bytes (all
+    /// of `dst` with [`MsgFlags::WAITALL`]) arrived, or end of file, an error or the timeout
+    /// (returning what arrived if anything did; an error met after some bytes is reported by
+    /// the next call).
+    pub fn recvmsg(&self, dst: &mut dyn RecvSink, flags: MsgFlags) -> Result<RecvInfo> {
+        if self.nonblocking_for(flags) {
+            return match self.poll_recv_inner(None, dst, flags) {
+                Poll::Ready(r) => r,
+                Poll::Pending => Err(Errno::EAGAIN),
+            };
+        }
+        let (rcvtimeo, _) = self.timeouts();
+        let until = deadline(rcvtimeo);
+        let once = |dst: &mut dyn RecvSink| {
+            block_on(until, |cx| self.poll_recv_inner(Some(cx), &mut *dst, flags))
+        };
+        if self.ty() != SockType::STREAM || flags.contains(MsgFlags::PEEK) {
+            return once(dst);
+        }
+        let room = dst.room();
+        let lowat = self.options().map_or(1, |o| o.rcvlowat());
+        let target = if flags.contains(MsgFlags::WAITALL) {
+            room
+        } else {
+            lowat.min(room)
+        }
+        .max(1);
+        let mut total = RecvInfo::default();
+        loop {
+            match once(&mut *dst) {
+                Ok(info) => {
+                    total.len += info.len;
+                    total.full_len += info.len;
+                    total.from = info.from;
+                    if info.eof || total.len >= target || dst.room() == 0 {
+                        total.eof = info.eof && total.len == 0;
+                        return Ok(total);
+                    }
+                }
+                Err(e) if total.len > 0 => {
+                    if e != Errno::EAGAIN {
+                        self.core().stash_error(e);
+                    }
+                    return Ok(total);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Receives into `buf`; returns the byte count (0 at end of file).
+    pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        let mut s: &mut [u8] = buf;
+        self.recvmsg(&mut s, MsgFlags::empty()).map(|i| i.len)
+    }
+
+    /// Receives into `buf`; returns the byte count and the sender's address.
+    pub fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SockAddr)> {
+        let mut s: &mut [u8] = buf;
+        self.recvmsg(&mut s, MsgFlags::empty())
+            .map(|i| (i.len, i.from))
+    }
+
+    /// Receives up to `max` bytes as a chain sharing the sender's bytes.
+    pub fn recv_chain(&self, max: usize, flags: MsgFlags) -> Result<(Chain, RecvInfo)> {
+        let mut chain = Chain::new();
+        let info = self.recvmsg(&mut ChainSink::new(&mut chain, max), flags)?;
+        Ok((chain, info))
+    }
+
+    /// Waits until any of `interest` (or `ERR`, `HUP`, `NVAL`) is ready, or `timeout` passes
+    /// (then returns the empty set).
+    pub fn wait(&self, interest: Events, timeout: Option<Duration>) -> Events {
+        match block_on(deadline(timeout), |cx| {
+            self.poll_ready(cx, interest).map(Ok)
+        }) {
+            Ok(ev) => ev,
+            Err(_) => Events::empty(),
+        }
+    }
+}
+
+impl std::io::Read for &Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Ok(self.recv(buf)?)
+    }
+}
+
+impl std::io::Write for &Socket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(self.send(buf)?)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl std::io::Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! The family / protocol abstraction: what a family (local, inet, ...) provides to the core.
+//!
+//! The core owns everything every family shares: the state machine, options, the
+//! nonblocking flag, waker registration, upcalls, blocking and async wrappers, the socket
+//! table. A family provides a [`Family`] (creation, addresses) and, per socket, a
+//! [`Protocol`] object that lives inline in the socket under the socket's lock. Protocol
+//! operations never block: they finish, fail, or return `EAGAIN` after saying what to wait for
+//! ([`OpCtx::wait_on`]); the core turns that into polling, blocking and async calls.
+
+use crate::addr::SockAddr;
+use crate::buf::RecvSink;
+use crate::errno::{Errno, Result};
+use crate::event::Events;
+use crate::opt::Options;
+use crate::socket::SocketCore;
+use crate::stack::StackRef;
+use crate::state::State;
+use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bytes::Buf;
+
+/// A shared reference to a socket object (not a user handle: holding one does not keep the
+/// socket open).
+pub type SockRef = Arc<SocketCore>;
+
+/// An address family.
+pub trait Family: Send + Sync + 'static {
+    /// Its domain number.
+    fn domain(&self) -> Domain;
+
+    /// Its name in `/net` (`local`, `inet`).
+    fn name(&self) -> &'static str;
+
+    /// The types it supports, in the order `/net/<family>/` lists its factories.
+    fn types(&self) -> &'static [SockType];
+
+    /// Creates a socket object of `ty` (unsupported types: `ESOCKTNOSUPPORT`; bad protocol:
+    /// `EPROTONOSUPPORT`). Build it with [`SocketCore::new`].
+    fn create(&self, stack: &StackRef, ty: SockType, protocol: i32) -> Result<SockRef>;
+
+    /// Creates two sockets connected to each other (`EOPNOTSUPP` if the family has no pairs).
+    fn socketpair(
+        &self,
+        stack: &StackRef,
+        ty: SockType,
+        protocol: i32,
+    ) -> Result<(SockRef, SockRef)> {
+        let _ = (stack, ty, protocol);
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Parses the text form of an address (as written to a `ctl` file).
+    fn parse_addr(&self, text: &[u8]) -> Result<SockAddr>;
+
+    /// The addresses of its listening sockets (the `/net/<family>/addrs` file).
+    fn listening(&self) -> Vec<SockAddr>;
+
+    /// Every address bound in its namespace (for diagnostics and leak checks).
+    fn bound(&self) -> Vec<SockAddr> {
+        Vec::new()
+    }
+}
+
+/// How far a connect got.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Progress {
+    /// Connected (or, for datagrams, the peer is set).
+    Done,
+    /// Under way; the family calls [`SocketCore::finish_connect`] when it ends.
+    InProgress,
+}
+
+/// A connection taken off a listener's queue.
+pub struct Accepted {
+    /// The new socket object (state `New`; the core moves it to `Connected`).
+    pub sock: SockRef,
+    /// The peer's address.
+    pub peer: SockAddr,
+    /// The peer has already closed (the connection is handed out all the same; reading it
+    /// gives the buffered data, then end of file).
+    pub peer_gone: bool,
+}
+
+/// Per-socket protocol state and operations. Called with the socket's lock held; must not
+/// block, wake wakers or call upcalls directly (use [`OpCtx::notify`]).
+///
+/// Returning `Err(EAGAIN)` means "nothing done, try again when woken"; say what to wait for
+/// with [`OpCtx::wait_on`], or the core waits on this socket for the operation's usual event.
+pub trait Protocol: Send + 'static {
+    /// Binds to `addr` (the core has checked the state: `New -> Bound` is under way).
+    fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()>;
+
+    /// Starts listening, or updates the backlog of a listener.
+    fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()>;
+
+    /// Connects (connection types) or sets the default peer (datagrams).
+    fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress>;
+
+    /// Takes the oldest pending connection.
+    fn accept(&mut self, cx: &mut OpCtx<'_>) -> Result<Accepted>;
+
+    /// Sends from `src` (consuming what was sent); returns the byte count.
+    fn send(
+        &mut self,
+        cx: &mut OpCtx<'_>,
+        src: &mut dyn Buf,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize>;
+
+    /// Receives into `dst`.
+    fn recv(
+        &mut self,
+        cx: &mut OpCtx<'_>,
+        dst: &mut dyn RecvSink,
+        flags: MsgFlags,
+    ) -> Result<RecvInfo>;
+
+    /// Shuts down one or both directions.
+    fn shutdown(&mut self, cx: &mut OpCtx<'_>, how: Shutdown) -> Result<()>;
+
+    /// Releases everything: names, queues, connections. Peers are told through `cx`.
+    fn close(&mut self, cx: &mut OpCtx<'_>);
+
+    /// Current readiness (without `NVAL`; the core adds `ERR` for its own pending error).
+    fn readiness(&self, opts: &Options) -> Events;
+
+    /// The bound address (`Unnamed` if none).
+    fn local_addr(&self) -> SockAddr;
+
+    /// The peer's address, or `None` when not connected.
+    fn peer_addr(&self) -> Option<SockAddr>;
+
+    /// Takes the pending error, if any (`SO_ERROR`).
+    fn take_error(&mut self) -> Option<Errno>;
+
+    /// Whether an error is pending, without taking it.
+    fn has_error(&self) -> bool;
+
+    /// Queue lengths for status displays.
+    fn queues(&self) -> Queues;
+
+    /// Bytes a receive would return now (`FIONREAD`): the buffered bytes of a stream, the
+    /// length of the next record.
+    fn nread(&self) -> usize;
+}
+
+/// What a protocol operation may touch besides its own state.
+pub struct OpCtx<'a> {
+    me: &'a SockRef,
+    state: State,
+    opts: Options,
+    wait: Option<(SockRef, Events)>,
+    deferred: &'a mut Deferred,
+}
+
+impl<'a> OpCtx<'a> {
+    pub(crate) fn new(
+        me: &'a SockRef,
+        state: State,
+        opts: Options,
+        deferred: &'a mut Deferred,
+    ) -> Self {
+        OpCtx {
+            me,
+            state,
+            opts,
+            wait: None,
+            deferred,
+        }
+    }
+
+    /// The socket being operated on.
+    pub fn me(&self) -> &'a SockRef {
+        self.me
+    }
+
+    /// Its committed state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Its options.
+    pub fn opts(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Says that the `EAGAIN` being returned ends when `sock` notifies any of `events`.
+    pub fn wait_on(&mut self, sock: &SockRef, events: Events) {
+        self.wait = Some((sock.clone(), events));
+    }
+
+    pub(crate) fn take_wait(&mut self) -> Option<(SockRef, Events)> {
+        self.wait.take()
+    }
+
+    /// Notifies `sock` of `events` once the socket's lock is released. Cheap when nobody
+    /// listens on `sock`.
+    pub fn notify(&mut self, sock: &SockRef, events: Events) {
+        if sock.pollee().wants(events) {
+            self.deferred.push(sock.clone(), events, false);
+        }
+    }
+
+    /// Tells `sock` that its peer went away: once the lock is released its state moves
+    /// `Connected -> Closing` and it is notified of `events`.
+    pub fn peer_gone(&mut self, sock: &SockRef, events: Events) {
+        self.deferred.push(sock.clone(), events, true);
+    }
+}
+
+/// Notifications collected under a lock and delivered after it is released.
+#[derive(Default)]
+pub struct Deferred {
+    first: Option<Note>,
+    more: Vec<Note>,
+}
+
+struct Note {
+    sock: SockRef,
+    events: Events,
+    peer_gone: bool,
+}
+
+impl Deferred {
+    fn push(&mut self, sock: SockRef, events: Events, peer_gone: bool) {
+        let n = Note {
+            sock,
+            events,
+            peer_gone,
+        };
+        if self.first.is_none() {
+            self.first = Some(n);
+        } else {
+            self.more.push(n);
+        }
+    }
+
+    /// Delivers everything. Call with no lock held.
+    pub(crate) fn run(&mut self) {
+        let first = self.first.take();
+        for n in first.into_iter().chain(self.more.drain(..)) {
+            if n.peer_gone {
+                n.sock.peer_went_away();
+            }
+            n.sock.pollee().notify(n.events);
+        }
+    }
+}

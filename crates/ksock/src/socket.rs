@@ -1,0 +1,951 @@
+//! The socket object and the user handle.
+//!
+//! [`SocketCore`] is the shared object: identity, options, the state machine, readiness and
+//! the family's protocol state, all behind one lock. [`Socket`] is a user handle: cloning it
+//! is like `dup`, and when the last handle goes the socket is closed (like the last `close` of
+//! a file descriptor). Internal references ([`SockRef`]) do not keep a socket open.
+//!
+//! Every operation has a poll form (`poll_*`, never blocks, registers the caller's waker),
+//! and on top of it a blocking form with `SO_RCVTIMEO`/`SO_SNDTIMEO` (feature `std`) and an
+//! async form (`*_async`, runtime-agnostic).
+
+use crate::addr::SockAddr;
+use crate::buf::{Chain, ChainSink, RecvSink};
+use crate::errno::{Errno, Result};
+use crate::event::{Events, Pollee, Upcall};
+use crate::family::{Accepted, Deferred, OpCtx, Progress, Protocol, SockRef};
+use crate::opt::{OptVal, Options, SockOpt};
+use crate::stack::StackRef;
+use crate::state::{State, StateCell};
+use crate::sync::Mutex;
+use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use alloc::boxed::Box;
+use alloc::sync::{Arc, Weak};
+use alloc::task::Wake;
+use bytes::Buf;
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::task::{Context, Poll, Waker};
+
+/// The largest backlog (`net.core.somaxconn`).
+pub const SOMAXCONN: usize = 4096;
+
+const F_NONBLOCK: u8 = 1;
+const F_PRIV: u8 = 2;
+const F_RELEASED: u8 = 4;
+
+/// Events that end any wait: an error, a hang-up, or the socket being closed.
+const ENDS: Events = Events::ERR.union(Events::HUP).union(Events::NVAL);
+
+/// The shared socket object. Families create it with [`SocketCore::new`]; users hold
+/// [`Socket`] handles to it.
+pub struct SocketCore<P: ?Sized = dyn Protocol> {
+    id: u64,
+    domain: Domain,
+    ty: SockType,
+    protocol: u16,
+    stack: StackRef,
+    handles: AtomicUsize,
+    pollee: Pollee,
+    lock: Mutex<Locked<P>>,
+}
+
+/// What the socket lock protects.
+pub(crate) struct Locked<P: ?Sized> {
+    st: StateCell,
+    flags: u8,
+    owner: u32,
+    so_error: Option<Errno>,
+    opts: Options,
+    /// The target of a connect that goes on in the background (see [`Socket::start_connect`]).
+    connect_to: Option<Box<SockAddr>>,
+    proto: P,
+}
+
+impl<P: Protocol> SocketCore<P> {
+    /// A new socket object in state `New`, with a fresh id from `stack`, default options and
+    /// no handles. Coerce the result to [`SockRef`] to hand it to the core.
+    pub fn new(
+        stack: &StackRef,
+        domain: Domain,
+        ty: SockType,
+        protocol: u16,
+        proto: P,
+    ) -> Arc<SocketCore<P>> {
+        Arc::new(SocketCore {
+            id: stack.alloc_id(),
+            domain,
+            ty,
+            protocol,
+            stack: stack.clone(),
+            handles: AtomicUsize::new(0),
+            pollee: Pollee::new(),
+            lock: Mutex::new(Locked {
+                st: StateCell::new(State::New),
+                flags: 0,
+                owner: u32::MAX,
+                so_error: None,
+                opts: Options::default(),
+                connect_to: None,
+                proto,
+            }),
+        })
+    }
+}
+
+impl<P: ?Sized> SocketCore<P> {
+    /// The socket's id: unique in its stack, never reused while the stack runs.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Its domain.
+    pub fn domain(&self) -> Domain {
+        self.domain
+    }
+
+    /// Its type.
+    pub fn ty(&self) -> SockType {
+        self.ty
+    }
+
+    /// Its protocol number.
+    pub fn protocol(&self) -> u16 {
+        self.protocol
+    }
+
+    /// Its waiters and upcall.
+    pub fn pollee(&self) -> &Pollee {
+        &self.pollee
+    }
+
+    /// The stack it belongs to.
+    pub fn stack(&self) -> &StackRef {
+        &self.stack
+    }
+
+    /// Runs `f` on the protocol state under the socket's lock (for families wiring up a
+    /// socket they just created).
+    pub fn with_proto<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
+        f(&mut self.lock.lock().proto)
+    }
+}
+
+impl SocketCore {
+    /// Runs one protocol operation under the lock and delivers its notifications after.
+    /// Returns the result and, for `EAGAIN`, what to wait on.
+    fn run<T>(
+        self: &Arc<Self>,
+        op: &mut impl FnMut(&mut Locked<dyn Protocol>, &mut OpCtx<'_>) -> Result<T>,
+    ) -> (Result<T>, Option<(SockRef, Events)>) {
+        let mut deferred = Deferred::default();
+        let out = {
+            let mut g = self.lock.lock();
+            if g.flags & F_RELEASED != 0 {
+                return (Err(Errno::EBADF), None);
+            }
+            let l: &mut Locked<dyn Protocol> = &mut g;
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts, &mut deferred);
+            let r = op(l, &mut cx);
+            (r, cx.take_wait())
+        };
+        deferred.run();
+        out
+    }
+
+    /// Register-then-recheck around [`run`](Self::run). Without a context this is a single
+    /// nonblocking attempt.
+    fn poll_op<T>(
+        self: &Arc<Self>,
+        cx: Option<&mut Context<'_>>,
+        interest: Events,
+        mut op: impl FnMut(&mut Locked<dyn Protocol>, &mut OpCtx<'_>) -> Result<T>,
+    ) -> Poll<Result<T>> {
+        let (r, wait) = self.run(&mut op);
+        let Some(cx) = cx else { return Poll::Ready(r) };
+        if !matches!(r, Err(e) if e == Errno::EAGAIN) {
+            return Poll::Ready(r);
+        }
+        self.register(cx.waker(), interest, wait);
+        match self.run(&mut op).0 {
+            Err(e) if e == Errno::EAGAIN => Poll::Pending,
+            r => Poll::Ready(r),
+        }
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        waker: &Waker,
+        interest: Events,
+        wait: Option<(SockRef, Events)>,
+    ) {
+        match wait {
+            Some((other, ev)) if !Arc::ptr_eq(&other, self) => {
+                other.pollee.register(waker, ev | ENDS);
+                self.pollee.register(waker, Events::NVAL);
+            }
+            Some((_, ev)) => self.pollee.register(waker, ev | ENDS),
+            None => self.pollee.register(waker, interest | ENDS),
+        }
+    }
+
+    /// Keeps an error met after a blocking receive already returned bytes, for the next call.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) fn stash_error(&self, e: Errno) {
+        let mut g = self.lock.lock();
+        if g.flags & F_RELEASED == 0 && g.so_error.is_none() {
+            g.so_error = Some(e);
+        }
+    }
+
+    /// Called (through [`OpCtx::peer_gone`]) when the peer of a connected socket went away.
+    pub(crate) fn peer_went_away(self: &Arc<Self>) {
+        let mut g = self.lock.lock();
+        if g.flags & F_RELEASED == 0 && g.st.current() == State::Connected {
+            let _ = g.st.go(State::Closing);
+        }
+    }
+
+    /// Ends a connect that was in progress: `Connecting -> Connected` on success; on failure
+    /// the error becomes the socket's pending error (`SO_ERROR`) and the socket goes
+    /// `Connecting -> Closed`. Families call this when a background connect finishes.
+    pub fn finish_connect(self: &Arc<Self>, result: Result<()>) {
+        let events = {
+            let mut g = self.lock.lock();
+            if g.flags & F_RELEASED != 0 || g.st.current() != State::Connecting {
+                return;
+            }
+            g.connect_to = None;
+            match result {
+                Ok(()) => {
+                    let _ = g.st.go(State::Connected);
+                    Events::OUT
+                }
+                Err(e) => {
+                    g.so_error = Some(e);
+                    let _ = g.st.go(State::Closed);
+                    Events::OUT | Events::ERR | Events::HUP
+                }
+            }
+        };
+        self.pollee.notify(events);
+    }
+
+    /// Tries again to finish a background connect; re-arms itself while the peer has no room.
+    fn retry_connect(self: &Arc<Self>) {
+        let mut op =
+            |l: &mut Locked<dyn Protocol>, cx: &mut OpCtx<'_>| -> Result<Option<Result<()>>> {
+                if l.st.current() != State::Connecting {
+                    return Ok(None);
+                }
+                let Some(addr) = l.connect_to.clone() else {
+                    return Ok(None);
+                };
+                match l.proto.connect(cx, &addr) {
+                    Ok(Progress::Done) => Ok(Some(Ok(()))),
+                    Ok(Progress::InProgress) => Ok(None),
+                    Err(e) if e == Errno::EAGAIN => Err(e),
+                    Err(e) => Ok(Some(Err(e))),
+                }
+            };
+        let mut registered = false;
+        loop {
+            match self.run(&mut op) {
+                (Ok(Some(result)), _) => return self.finish_connect(result),
+                (Ok(None), _) => return,
+                (Err(e), _) if e != Errno::EAGAIN || registered => return,
+                (Err(_), wait) => {
+                    // Register, then look again: room may have appeared meanwhile.
+                    let waker = Waker::from(Arc::new(ConnectRetry(Arc::downgrade(self))));
+                    self.register(&waker, Events::ROOM, wait);
+                    registered = true;
+                }
+            }
+        }
+    }
+
+    /// Closes the socket for good: state `Closed`, protocol resources released, peers told,
+    /// waiters woken (they will see `EBADF`), removed from the table. With `only_if_unused`,
+    /// does nothing if a handle was taken meanwhile.
+    fn release(self: &Arc<Self>, only_if_unused: bool) {
+        let mut deferred = Deferred::default();
+        {
+            let mut g = self.lock.lock();
+            if g.flags & F_RELEASED != 0
+                || (only_if_unused && self.handles.load(Ordering::Acquire) != 0)
+            {
+                return;
+            }
+            g.flags |= F_RELEASED;
+            g.connect_to = None;
+            // Nothing is ever left pending across an unlock, but closing must win regardless.
+            let _ = g.st.end(Err::<(), _>(Errno::EBADF));
+            if g.st.current() != State::Closed {
+                let _ = g.st.go(State::Closed);
+            }
+            let l: &mut Locked<dyn Protocol> = &mut g;
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts, &mut deferred);
+            l.proto.close(&mut cx);
+        }
+        self.stack.unregister(self.id);
+        deferred.run();
+        self.pollee
+            .notify(Events::HUP | Events::NVAL | Events::ROOM);
+        self.pollee.clear();
+    }
+
+    /// Takes a handle if the socket is still open.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<Socket> {
+        let g = self.lock.lock();
+        if g.flags & F_RELEASED != 0 {
+            return None;
+        }
+        self.handles.fetch_add(1, Ordering::AcqRel);
+        drop(g);
+        Some(Socket { core: self.clone() })
+    }
+
+    /// Makes the first handle of a socket that just entered the table.
+    pub(crate) fn first_handle(self: Arc<Self>) -> Socket {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+        Socket { core: self }
+    }
+
+    /// Moves a socket that a family has just connected to another `New -> Connected`.
+    pub(crate) fn become_connected(&self) -> Result<()> {
+        let mut g = self.lock.lock();
+        g.st.start(State::Connecting)?;
+        g.st.cont(State::Connected)?;
+        g.st.end(Ok(()))
+    }
+
+    /// Snapshot for status displays.
+    pub(crate) fn info(self: &Arc<Self>) -> Option<SocketInfo> {
+        let g = self.lock.lock();
+        if g.flags & F_RELEASED != 0 {
+            return None;
+        }
+        Some(SocketInfo {
+            id: self.id,
+            domain: self.domain,
+            ty: self.ty,
+            state: g.st.current(),
+            local: g.proto.local_addr(),
+            remote: g.proto.peer_addr(),
+            queues: g.proto.queues(),
+            owner: (g.owner != u32::MAX).then_some(g.owner),
+            nonblocking: g.flags & F_NONBLOCK != 0,
+        })
+    }
+}
+
+impl<P: ?Sized> fmt::Debug for SocketCore<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SocketCore({} {:?} {})", self.id, self.domain, self.ty)
+    }
+}
+
+/// Drives a background connect when the peer it waits on has news.
+struct ConnectRetry(Weak<SocketCore>);
+
+impl Wake for ConnectRetry {
+    fn wake(self: Arc<Self>) {
+        if let Some(s) = self.0.upgrade() {
+            s.retry_connect();
+        }
+    }
+}
+
+/// A snapshot of one socket, for `status` files and `ksock ss`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// Its id.
+    pub id: u64,
+    /// Its domain.
+    pub domain: Domain,
+    /// Its type.
+    pub ty: SockType,
+    /// Its state.
+    pub state: State,
+    /// Its local address.
+    pub local: SockAddr,
+    /// Its peer's address, if connected.
+    pub remote: Option<SockAddr>,
+    /// Queue lengths.
+    pub queues: Queues,
+    /// The owner set with [`Socket::set_owner`].
+    pub owner: Option<u32>,
+    /// The socket's own nonblocking flag.
+    pub nonblocking: bool,
+}
+
+/// A user handle to a socket.
+///
+/// Cloning makes another handle to the same socket (like `dup`); the socket closes when the
+/// last handle is dropped or [`close`](Socket::close)d, or at once on
+/// [`hangup`](Socket::hangup). After that every call returns `EBADF`.
+pub struct Socket {
+    core: SockRef,
+}
+
+impl Clone for Socket {
+    fn clone(&self) -> Self {
+        self.core.handles.fetch_add(1, Ordering::AcqRel);
+        Socket {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.core.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.core.release(true);
+        }
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Socket({} {:?} {} {})",
+            self.id(),
+            self.domain(),
+            self.ty(),
+            self.state()
+        )
+    }
+}
+
+/// A reference that does not keep the socket open (for upcalls that need their socket).
+#[derive(Clone)]
+pub struct WeakSocket(Weak<SocketCore>);
+
+impl WeakSocket {
+    /// A handle, if the socket is still open.
+    pub fn upgrade(&self) -> Option<Socket> {
+        self.0.upgrade()?.acquire()
+    }
+}
+
+impl Socket {
+    /// The shared object behind this handle.
+    pub fn core(&self) -> &SockRef {
+        &self.core
+    }
+
+    /// The socket's id.
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// Its domain.
+    pub fn domain(&self) -> Domain {
+        self.core.domain
+    }
+
+    /// Its type.
+    pub fn ty(&self) -> SockType {
+        self.core.ty
+    }
+
+    /// Its protocol number.
+    pub fn protocol(&self) -> u16 {
+        self.core.protocol
+    }
+
+    /// Its committed state (`Closed` once closed).
+    pub fn state(&self) -> State {
+        self.core.lock.lock().st.current()
+    }
+
+    /// Whether it has been closed (every call now returns `EBADF`).
+    pub fn is_closed(&self) -> bool {
+        self.core.lock.lock().flags & F_RELEASED != 0
+    }
+
+    /// A reference that does not keep the socket open.
+    pub fn downgrade(&self) -> WeakSocket {
+        WeakSocket(Arc::downgrade(&self.core))
+    }
+
+    /// Whether both handles refer to the same socket.
+    pub fn same_socket(&self, other: &Socket) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+
+    fn with_locked<T>(&self, f: impl FnOnce(&mut Locked<dyn Protocol>) -> Result<T>) -> Result<T> {
+        let mut g = self.core.lock.lock();
+        if g.flags & F_RELEASED != 0 {
+            return Err(Errno::EBADF);
+        }
+        f(&mut g)
+    }
+
+    fn run<T>(
+        &self,
+        mut op: impl FnMut(&mut Locked<dyn Protocol>, &mut OpCtx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.core.run(&mut op).0
+    }
+
+    // ----- flags, owner, upcall -----
+
+    /// The socket's own nonblocking mode (used by the blocking calls and by faces).
+    pub fn is_nonblocking(&self) -> bool {
+        self.core.lock.lock().flags & F_NONBLOCK != 0
+    }
+
+    /// Sets the socket's nonblocking mode.
+    pub fn set_nonblocking(&self, on: bool) -> Result<()> {
+        self.with_locked(|l| {
+            if on {
+                l.flags |= F_NONBLOCK
+            } else {
+                l.flags &= !F_NONBLOCK
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether the privileged bit (`SS_PRIV`) is set.
+    pub fn is_priv(&self) -> bool {
+        self.core.lock.lock().flags & F_PRIV != 0
+    }
+
+    /// Sets or clears the privileged bit.
+    pub fn set_priv(&self, on: bool) -> Result<()> {
+        self.with_locked(|l| {
+            if on {
+                l.flags |= F_PRIV
+            } else {
+                l.flags &= !F_PRIV
+            }
+            Ok(())
+        })
+    }
+
+    /// The owner (a uid, for faces that enforce ownership).
+    pub fn owner(&self) -> Option<u32> {
+        let o = self.core.lock.lock().owner;
+        (o != u32::MAX).then_some(o)
+    }
+
+    /// Records the owner.
+    pub fn set_owner(&self, uid: u32) -> Result<()> {
+        self.with_locked(|l| {
+            l.owner = uid;
+            Ok(())
+        })
+    }
+
+    /// Sets (or clears) the upcall: called with no lock held on every readiness change, and
+    /// once with `HUP | NVAL` when the socket closes. Capture a [`WeakSocket`], not a
+    /// [`Socket`], if it needs the socket: a handle inside the upcall would keep it open.
+    pub fn set_upcall(&self, upcall: Option<Upcall>) -> Result<()> {
+        self.with_locked(|_| Ok(()))?;
+        self.core.pollee.set_upcall(upcall);
+        Ok(())
+    }
+
+    // ----- setup -----
+
+    /// Binds to a local address (`New -> Bound`). Already bound: `EINVAL`.
+    pub fn bind(&self, addr: &SockAddr) -> Result<()> {
+        self.run(|l, cx| {
+            l.st.start(State::Bound)?;
+            let r = l.proto.bind(cx, addr);
+            l.st.end(r)
+        })
+    }
+
+    /// Listens with room for `backlog` waiting connections (clamped to 1..=[`SOMAXCONN`]),
+    /// or updates the backlog of a listener. Datagram sockets: `EOPNOTSUPP`; not bound:
+    /// `EINVAL`.
+    pub fn listen(&self, backlog: usize) -> Result<()> {
+        let ty = self.ty();
+        let backlog = backlog.clamp(1, SOMAXCONN);
+        self.run(|l, cx| {
+            if !ty.is_connection() {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if l.st.current() == State::Listening {
+                return l.proto.listen(cx, backlog);
+            }
+            l.st.start(State::Listening)?;
+            let r = l.proto.listen(cx, backlog);
+            l.st.end(r)
+        })
+    }
+
+    fn connect_op(
+        ty: SockType,
+        l: &mut Locked<dyn Protocol>,
+        cx: &mut OpCtx<'_>,
+        addr: &SockAddr,
+        background: bool,
+    ) -> Result<Progress> {
+        let cur = l.st.current();
+        if !ty.is_connection() {
+            // Datagrams: connect sets (or changes) the default peer.
+            return match cur {
+                State::New => {
+                    l.st.start(State::Connecting)?;
+                    let r = l
+                        .proto
+                        .connect(cx, addr)
+                        .and_then(|p| l.st.cont(State::Connected).map(|_| p));
+                    l.st.end(r)
+                }
+                State::Bound => {
+                    l.st.start(State::Connected)?;
+                    let r = l.proto.connect(cx, addr);
+                    l.st.end(r)
+                }
+                State::Connected | State::Closing => l.proto.connect(cx, addr),
+                _ => Err(Errno::EINVAL),
+            };
+        }
+        match cur {
+            State::Listening => return Err(Errno::EINVAL),
+            State::Connected | State::Closing => return Err(Errno::EISCONN),
+            State::Connecting => return Err(Errno::EALREADY),
+            _ => {}
+        }
+        l.st.start(State::Connecting)?;
+        match l.proto.connect(cx, addr) {
+            Ok(Progress::Done) => {
+                let r = l.st.cont(State::Connected).map(|_| Progress::Done);
+                l.st.end(r)
+            }
+            Ok(Progress::InProgress) => l.st.end(Ok(Progress::InProgress)),
+            Err(e) if e == Errno::EAGAIN && background => {
+                l.connect_to = Some(Box::new(addr.clone()));
+                l.st.end(Ok(Progress::InProgress))
+            }
+            Err(e) => l.st.end(Err(e)),
+        }
+    }
+
+    /// Connect, poll form: `Ready(Ok)` once connected. While the listener's backlog is full
+    /// this stays `Pending` (the socket keeps its state and may be connected elsewhere).
+    ///
+    /// Datagram sockets: sets the default peer. Errors: `ECONNREFUSED` (no listener of that
+    /// name), `EPROTOTYPE` (other type), `EISCONN`, `EINVAL` (on a listener), `EALREADY`.
+    pub fn poll_connect(&self, cx: &mut Context<'_>, addr: &SockAddr) -> Poll<Result<()>> {
+        self.poll_connect_inner(Some(cx), addr)
+    }
+
+    fn poll_connect_inner(
+        &self,
+        cx: Option<&mut Context<'_>>,
+        addr: &SockAddr,
+    ) -> Poll<Result<()>> {
+        let ty = self.ty();
+        match self.core.poll_op(cx, Events::OUT, |l, cx| {
+            Self::connect_op(ty, l, cx, addr, false)
+        }) {
+            Poll::Ready(Ok(Progress::Done)) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(Progress::InProgress)) => Poll::Ready(Err(Errno::EINPROGRESS)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Connect without waiting: `EAGAIN` if the listener's backlog is full (as Linux AF_UNIX).
+    pub fn try_connect(&self, addr: &SockAddr) -> Result<()> {
+        match self.poll_connect_inner(None, addr) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// Starts a connect that finishes in the background (the kernel KPI's `MSG_DONTWAIT`
+    /// connect): `Ok` if connected at once, `EINPROGRESS` if it goes on. Meanwhile the state
+    /// is `Connecting` and another connect is `EALREADY`; when it ends, the socket becomes
+    /// `Connected` (readiness `OUT`) or `Closed` with the reason in `SO_ERROR`, and the upcall
+    /// fires.
+    pub fn start_connect(&self, addr: &SockAddr) -> Result<()> {
+        let ty = self.ty();
+        match self.run(|l, cx| Self::connect_op(ty, l, cx, addr, true))? {
+            Progress::Done => Ok(()),
+            Progress::InProgress => {
+                // For a connect waiting for room this tries once more and arms a waker on
+                // what it waits for; for a family's own in-progress connect it does nothing.
+                self.core.retry_connect();
+                Err(Errno::EINPROGRESS)
+            }
+        }
+    }
+
+    /// Takes the pending error of a background connect, or `Ok` once connected;
+    /// `EINPROGRESS` while it goes on.
+    pub fn connect_result(&self) -> Result<()> {
+        self.with_locked(|l| {
+            if let Some(e) = l.so_error.take() {
+                return Err(e);
+            }
+            match l.st.current() {
+                State::Connecting => Err(Errno::EINPROGRESS),
+                State::Connected | State::Closing => Ok(()),
+                _ => Err(Errno::ENOTCONN),
+            }
+        })
+    }
+
+    // ----- accept -----
+
+    fn finish_accept(&self, a: Accepted) -> Result<(Socket, SockAddr)> {
+        a.sock.become_connected()?;
+        if a.peer_gone {
+            a.sock.peer_went_away();
+        }
+        self.core.stack.register(&a.sock);
+        Ok((a.sock.first_handle(), a.peer))
+    }
+
+    /// Accept, poll form: the oldest pending connection and its peer's address. Not a
+    /// listener: `EINVAL`; datagram sockets: `EOPNOTSUPP`.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<(Socket, SockAddr)>> {
+        self.poll_accept_inner(Some(cx))
+    }
+
+    fn poll_accept_inner(&self, cx: Option<&mut Context<'_>>) -> Poll<Result<(Socket, SockAddr)>> {
+        let ty = self.ty();
+        let r = self.core.poll_op(cx, Events::IN, |l, cx| {
+            if !ty.is_connection() {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if l.st.current() != State::Listening {
+                return Err(Errno::EINVAL);
+            }
+            l.proto.accept(cx)
+        });
+        match r {
+            Poll::Ready(Ok(a)) => Poll::Ready(self.finish_accept(a)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Accept without waiting: `EAGAIN` if no connection is pending.
+    pub fn try_accept(&self) -> Result<(Socket, SockAddr)> {
+        match self.poll_accept_inner(None) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(Errno::EAGAIN),
+        }
+    }
+
+    // ----- data -----
+
+    /// Send, poll form: sends from `src` (advancing it past what was sent) to the peer, or to
+    /// `to` for unconnected datagrams. Records go whole or not at all; a stream send that
+    /// fits partly returns the part sent. `Ready(Err(EAGAIN))` only with
+    /// [`MsgFlags::DONTWAIT`].
+    pub fn poll_sendmsg(
+        &self,
+        cx: &mut Context<'_>,
+        src: &mut dyn Buf,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Poll<Result<usize>> {
+        let cx = if flags.contains(MsgFlags::DONTWAIT) {
+            None
+        } else {
+            Some(cx)
+        };
+        self.poll_send_inner(cx, src, to, flags)
+    }
+
+    pub(crate) fn poll_send_inner(
+        &self,
+        cx: Option<&mut Context<'_>>,
+        src: &mut dyn Buf,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Poll<Result<usize>> {
+        self.core.poll_op(cx, Events::OUT, |l, cx| {
+            if !MsgFlags::SEND.contains(flags) {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            l.proto.send(cx, &mut *src, to, flags)
+        })
+    }
+
+    /// Receive, poll form: into `dst`. A record larger than `dst` is truncated (the rest is
+    /// discarded unless [`MsgFlags::PEEK`]) and the result says [`MsgFlags::TRUNC`].
+    /// `Ready(Err(EAGAIN))` only with [`MsgFlags::DONTWAIT`].
+    pub fn poll_recvmsg(
+        &self,
+        cx: &mut Context<'_>,
+        dst: &mut dyn RecvSink,
+        flags: MsgFlags,
+    ) -> Poll<Result<RecvInfo>> {
+        let cx = if flags.contains(MsgFlags::DONTWAIT) {
+            None
+        } else {
+            Some(cx)
+        };
+        self.poll_recv_inner(cx, dst, flags)
+    }
+
+    pub(crate) fn poll_recv_inner(
+        &self,
+        cx: Option<&mut Context<'_>>,
+        dst: &mut dyn RecvSink,
+        flags: MsgFlags,
+    ) -> Poll<Result<RecvInfo>> {
+        self.core.poll_op(cx, Events::IN, |l, cx| {
+            if !MsgFlags::RECV.contains(flags) {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            let r = l.proto.recv(cx, &mut *dst, flags);
+            let drained = match &r {
+                Err(e) => *e == Errno::EAGAIN,
+                Ok(info) => info.eof,
+            };
+            if drained && let Some(e) = l.so_error.take() {
+                return Err(e);
+            }
+            r
+        })
+    }
+
+    /// Sends a chain without copying its bytes. The chain is always consumed: on success,
+    /// bytes not sent (a partial stream send) are dropped with it, as XNU's `sock_sendmbuf`
+    /// frees the mbufs whatever happens.
+    pub fn poll_send_chain(
+        &self,
+        cx: &mut Context<'_>,
+        chain: &mut Chain,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Poll<Result<usize>> {
+        self.poll_sendmsg(cx, chain, to, flags)
+    }
+
+    /// Receives up to `max` bytes as a chain that shares the sender's bytes.
+    pub fn poll_recv_chain(
+        &self,
+        cx: &mut Context<'_>,
+        max: usize,
+        flags: MsgFlags,
+    ) -> Poll<Result<(Chain, RecvInfo)>> {
+        let mut chain = Chain::new();
+        let r = self.poll_recvmsg(cx, &mut ChainSink::new(&mut chain, max), flags);
+        r.map(|r| r.map(|info| (chain, info)))
+    }
+
+    // ----- readiness -----
+
+    /// Current readiness: `IN`, `OUT`, `HUP`, `RDHUP`, `ERR`; `NVAL` once closed.
+    pub fn readiness(&self) -> Events {
+        let g = self.core.lock.lock();
+        if g.flags & F_RELEASED != 0 {
+            return Events::NVAL;
+        }
+        let mut ev = g.proto.readiness(&g.opts);
+        if g.so_error.is_some() {
+            ev |= Events::ERR;
+        }
+        ev
+    }
+
+    /// Readiness, poll form: `Ready` with the current events once any of `interest` (or
+    /// `ERR`, `HUP`, `NVAL`) is set; otherwise registers the waker.
+    pub fn poll_ready(&self, cx: &mut Context<'_>, interest: Events) -> Poll<Events> {
+        let want = interest | ENDS;
+        let ev = self.readiness();
+        if ev.intersects(want) {
+            return Poll::Ready(ev);
+        }
+        self.core.pollee.register(cx.waker(), want);
+        let ev = self.readiness();
+        if ev.intersects(want) {
+            Poll::Ready(ev)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    // ----- shutdown, close -----
+
+    /// Shuts down one or both directions (`Connected -> Closing`). Not connected: `ENOTCONN`.
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        self.run(|l, cx| match l.st.current() {
+            State::Connected => {
+                l.st.start(State::Closing)?;
+                let r = l.proto.shutdown(cx, how);
+                l.st.end(r)
+            }
+            State::Closing => l.proto.shutdown(cx, how),
+            _ => Err(Errno::ENOTCONN),
+        })
+    }
+
+    /// Drops this handle; the socket closes if it was the last one.
+    pub fn close(self) {
+        drop(self)
+    }
+
+    /// Closes the socket now, whatever other handles exist (they will see `EBADF`).
+    pub fn hangup(&self) {
+        self.core.release(false);
+    }
+
+    // ----- addresses, options, status -----
+
+    /// The bound address (`Unnamed` if none).
+    pub fn local_addr(&self) -> Result<SockAddr> {
+        self.with_locked(|l| Ok(l.proto.local_addr()))
+    }
+
+    /// The peer's address. Not connected: `ENOTCONN`.
+    pub fn peer_addr(&self) -> Result<SockAddr> {
+        self.with_locked(|l| l.proto.peer_addr().ok_or(Errno::ENOTCONN))
+    }
+
+    /// Reads an option. `SO_ERROR` returns the pending error number (0 if none) and clears it.
+    pub fn get_option(&self, opt: SockOpt) -> Result<OptVal> {
+        let (domain, ty, protocol) = (self.domain(), self.ty(), self.protocol());
+        self.with_locked(|l| {
+            Ok(match opt {
+                SockOpt::Error => {
+                    let e = l.so_error.take().or_else(|| l.proto.take_error());
+                    OptVal::Int(e.map_or(0, Errno::raw))
+                }
+                SockOpt::Type => OptVal::Int(ty.raw() as i32),
+                SockOpt::Domain => OptVal::Int(domain.raw() as i32),
+                SockOpt::Protocol => OptVal::Int(protocol as i32),
+                SockOpt::AcceptConn => OptVal::Int((l.st.current() == State::Listening) as i32),
+                _ => l.opts.get(opt)?,
+            })
+        })
+    }
+
+    /// Sets an option. Read-only options: `ENOPROTOOPT`; a value of the wrong kind: `EINVAL`.
+    pub fn set_option(&self, opt: SockOpt, val: OptVal) -> Result<()> {
+        self.with_locked(|l| l.opts.set(opt, val))?;
+        if opt == SockOpt::SndBuf {
+            // A larger buffer may let a blocked writer go on.
+            self.core.pollee.notify(Events::OUT);
+        }
+        Ok(())
+    }
+
+    /// The options as they stand.
+    pub fn options(&self) -> Result<Options> {
+        self.with_locked(|l| Ok(l.opts))
+    }
+
+    /// Bytes a receive would return now (`FIONREAD`).
+    pub fn nread(&self) -> Result<usize> {
+        self.with_locked(|l| Ok(l.proto.nread()))
+    }
+
+    /// A snapshot for status displays (`EBADF` once closed).
+    pub fn info(&self) -> Result<SocketInfo> {
+        self.core.info().ok_or(Errno::EBADF)
+    }
+}

@@ -1,0 +1,170 @@
+//! The stack: the registered families and the table of live sockets.
+
+use crate::errno::{Errno, Result};
+use crate::family::{Family, SockRef};
+use crate::socket::{Socket, SocketInfo};
+use crate::sync::Mutex;
+use crate::types::{Domain, SockType};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// A shared reference to a stack's state, as families and sockets hold it.
+pub type StackRef = Arc<StackInner>;
+
+/// The state behind a [`Stack`].
+pub struct StackInner {
+    next_id: AtomicU64,
+    table: Mutex<BTreeMap<u64, SockRef>>,
+    families: Mutex<Vec<Arc<dyn Family>>>,
+}
+
+impl StackInner {
+    /// A fresh socket id (ids start at 1 and are never reused while the stack runs).
+    pub fn alloc_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn register(&self, s: &SockRef) {
+        self.table.lock().insert(s.id(), s.clone());
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        let gone = self.table.lock().remove(&id);
+        // The last reference may go here; drop it outside the table lock.
+        drop(gone);
+    }
+}
+
+/// A socket stack: families plus the socket table. Cloning shares the stack.
+#[derive(Clone)]
+pub struct Stack {
+    inner: StackRef,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack::new()
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("sockets", &self.socket_count())
+            .finish()
+    }
+}
+
+impl Stack {
+    /// A stack with the local family registered.
+    pub fn new() -> Stack {
+        let s = Stack::empty();
+        // A fresh stack has no families, so this cannot clash.
+        let _ = s.register_family(Arc::new(crate::local::LocalFamily::new()));
+        s
+    }
+
+    /// A stack with no families.
+    pub fn empty() -> Stack {
+        Stack {
+            inner: Arc::new(StackInner {
+                next_id: AtomicU64::new(1),
+                table: Mutex::new(BTreeMap::new()),
+                families: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The shared state, as families see it.
+    pub fn inner(&self) -> &StackRef {
+        &self.inner
+    }
+
+    /// Adds a family. A family for that domain (or with that name) already: `EEXIST`.
+    pub fn register_family(&self, family: Arc<dyn Family>) -> Result<()> {
+        let mut fams = self.inner.families.lock();
+        if fams
+            .iter()
+            .any(|f| f.domain() == family.domain() || f.name() == family.name())
+        {
+            return Err(Errno::EEXIST);
+        }
+        fams.push(family);
+        Ok(())
+    }
+
+    /// The family of `domain`.
+    pub fn family(&self, domain: Domain) -> Option<Arc<dyn Family>> {
+        self.inner
+            .families
+            .lock()
+            .iter()
+            .find(|f| f.domain() == domain)
+            .cloned()
+    }
+
+    /// The family called `name` (`local`, `inet`).
+    pub fn family_by_name(&self, name: &str) -> Option<Arc<dyn Family>> {
+        self.inner
+            .families
+            .lock()
+            .iter()
+            .find(|f| f.name() == name)
+            .cloned()
+    }
+
+    /// Every family, in registration order.
+    pub fn families(&self) -> Vec<Arc<dyn Family>> {
+        self.inner.families.lock().clone()
+    }
+
+    /// Creates a socket. Unknown domain: `EAFNOSUPPORT`; type the family lacks:
+    /// `ESOCKTNOSUPPORT`; bad protocol: `EPROTONOSUPPORT`.
+    pub fn socket(&self, domain: Domain, ty: SockType, protocol: i32) -> Result<Socket> {
+        let fam = self.family(domain).ok_or(Errno::EAFNOSUPPORT)?;
+        let s = fam.create(&self.inner, ty, protocol)?;
+        self.inner.register(&s);
+        Ok(s.first_handle())
+    }
+
+    /// Creates two sockets connected to each other, unnamed.
+    pub fn socketpair(
+        &self,
+        domain: Domain,
+        ty: SockType,
+        protocol: i32,
+    ) -> Result<(Socket, Socket)> {
+        let fam = self.family(domain).ok_or(Errno::EAFNOSUPPORT)?;
+        let (a, b) = fam.socketpair(&self.inner, ty, protocol)?;
+        a.become_connected()?;
+        b.become_connected()?;
+        self.inner.register(&a);
+        self.inner.register(&b);
+        Ok((a.first_handle(), b.first_handle()))
+    }
+
+    /// A new handle to the open socket with this id.
+    pub fn get(&self, id: u64) -> Option<Socket> {
+        let s = self.inner.table.lock().get(&id).cloned()?;
+        s.acquire()
+    }
+
+    /// The ids of the open sockets, in increasing order.
+    pub fn ids(&self) -> Vec<u64> {
+        self.inner.table.lock().keys().copied().collect()
+    }
+
+    /// How many sockets are open.
+    pub fn socket_count(&self) -> usize {
+        self.inner.table.lock().len()
+    }
+
+    /// A snapshot of every open socket, in id order.
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        let all: Vec<SockRef> = self.inner.table.lock().values().cloned().collect();
+        all.iter().filter_map(|s| s.info()).collect()
+    }
+}
