@@ -1,7 +1,7 @@
 //! Socket addresses: local names now, inet addresses beside them.
 
 use crate::errno::{Errno, Result};
-use bytes::Bytes;
+use alloc::sync::Arc;
 use core::fmt;
 use core::net::SocketAddr;
 
@@ -23,7 +23,7 @@ pub enum SockAddr {
 impl SockAddr {
     /// A local name from bytes (1 to 255 of them).
     pub fn local(name: impl AsRef<[u8]>) -> Result<SockAddr> {
-        LocalName::new(Bytes::copy_from_slice(name.as_ref())).map(SockAddr::Local)
+        LocalName::new(name.as_ref()).map(SockAddr::Local)
     }
 
     /// Whether this is [`SockAddr::Unnamed`].
@@ -76,16 +76,16 @@ impl fmt::Debug for SockAddr {
 
 /// A local-family name: 1 to 255 arbitrary bytes. Cloning shares the bytes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LocalName(Bytes);
+pub struct LocalName(Arc<[u8]>);
 
 impl LocalName {
     /// Checks the length: empty is `EINVAL`, longer than 255 bytes is `ENAMETOOLONG` (a name
     /// is never silently truncated).
-    pub fn new(name: Bytes) -> Result<LocalName> {
+    pub fn new(name: &[u8]) -> Result<LocalName> {
         match name.len() {
             0 => Err(Errno::EINVAL),
             n if n > LOCAL_NAME_MAX => Err(Errno::ENAMETOOLONG),
-            _ => Ok(LocalName(name)),
+            _ => Ok(LocalName(Arc::from(name))),
         }
     }
 
@@ -93,9 +93,10 @@ impl LocalName {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+}
 
-    /// The name's bytes, shared.
-    pub fn bytes(&self) -> &Bytes {
+impl core::borrow::Borrow<[u8]> for LocalName {
+    fn borrow(&self) -> &[u8] {
         &self.0
     }
 }

@@ -1,14 +1,13 @@
 //! Readiness events, waker registration and upcalls.
 //!
-//! Each socket owns a [`Pollee`]: the wakers waiting for some of its events and its upcall.
-//! Code that changes what a socket is ready for calls [`Pollee::notify`] after releasing its
-//! locks; waiting code registers first and then checks again ("register, then re-check"), so
-//! a change that lands between the check and the registration is never missed.
+//! Each socket keeps [`Waiters`]: the wakers waiting for some of its events and its upcall.
+//! Code that changes what a socket is ready for notifies it after releasing its locks
+//! ([`SocketCore::notify`](crate::SocketCore::notify)); waiting code registers first and then
+//! checks again ("register, then re-check"), so a change that lands between the check and
+//! the registration is never missed.
 
-use crate::sync::Mutex;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
 use core::task::Waker;
 
 bitflags::bitflags! {
@@ -51,25 +50,27 @@ impl Events {
 pub type Upcall = Arc<dyn Fn(Events) + Send + Sync>;
 
 /// Marks "an upcall is set" in the interest mask.
-const UPCALL_BIT: u32 = 0x8000_0000;
+pub(crate) const UPCALL_BIT: u32 = 0x8000_0000;
 
-/// Wakers waiting for a socket's events, and its upcall.
-#[derive(Default)]
-pub struct Pollee {
-    /// The union of all waiting interests, plus [`UPCALL_BIT`]; lets `notify` skip the lock
-    /// when nobody listens.
-    mask: AtomicU32,
-    inner: Mutex<Waiters>,
+/// Whether a notification of `events` reaches anybody, given an interest mask (the union of
+/// the waiting interests, plus [`UPCALL_BIT`]).
+pub(crate) fn mask_wants(mask: u32, events: Events) -> bool {
+    mask & events.bits() != 0 || (mask & UPCALL_BIT != 0 && events.intersects(Events::READINESS))
 }
 
+/// The wakers waiting for a socket's events, and its upcall: plain data kept under the
+/// socket's lock (and allocated only when the first waiter or upcall arrives). The socket
+/// mirrors [`Waiters::mask`] in an atomic so that a notification nobody waits for costs one
+/// load.
 #[derive(Default)]
-struct Waiters {
+pub struct Waiters {
     list: Vec<(Waker, Events)>,
     upcall: Option<Upcall>,
 }
 
 impl Waiters {
-    fn mask(&self) -> u32 {
+    /// The interest mask: the union of the waiting interests, plus [`UPCALL_BIT`].
+    pub(crate) fn mask(&self) -> u32 {
         let m = self
             .list
             .iter()
@@ -81,99 +82,59 @@ impl Waiters {
             m
         }
     }
-}
 
-impl Pollee {
-    /// A pollee with no waiters and no upcall.
-    pub fn new() -> Pollee {
-        Pollee::default()
-    }
-
-    /// Whether a [`notify`](Self::notify) with `events` would reach anybody.
-    ///
-    /// Safe to use as a filter when called after the state change that `events` describes
-    /// (under the lock that protects that state, or after it): a registration that this
-    /// misses re-checks the state after registering and sees the change.
-    pub fn wants(&self, events: Events) -> bool {
-        let m = self.mask.load(Ordering::Acquire);
-        m & events.bits() != 0 || (m & UPCALL_BIT != 0 && events.intersects(Events::READINESS))
-    }
-
-    /// Registers `waker` for `interest`. A waker that would wake the same task as one already
+    /// Adds `waker` for `interest`. A waker that would wake the same task as one already
     /// registered is merged with it, so polling in a loop does not grow the list.
-    pub fn register(&self, waker: &Waker, interest: Events) {
-        let mut g = self.inner.lock();
-        if let Some(w) = g.list.iter_mut().find(|w| w.0.will_wake(waker)) {
+    pub(crate) fn add(&mut self, waker: &Waker, interest: Events) {
+        if let Some(w) = self.list.iter_mut().find(|w| w.0.will_wake(waker)) {
             w.1 |= interest;
         } else {
-            g.list.push((waker.clone(), interest));
+            self.list.push((waker.clone(), interest));
         }
-        self.mask.fetch_or(interest.bits(), Ordering::AcqRel);
     }
 
-    /// Wakes every waiter interested in any of `events` (each is woken once and forgotten),
-    /// then calls the upcall with the readiness part of `events`. Call it with no lock held.
-    pub fn notify(&self, events: Events) {
-        if !self.wants(events) {
-            return;
-        }
-        let (woken, upcall) = {
-            let mut g = self.inner.lock();
-            let woken: Vec<Waker> = if g.list.iter().all(|w| w.1.intersects(events)) {
-                core::mem::take(&mut g.list)
-                    .into_iter()
-                    .map(|w| w.0)
-                    .collect()
-            } else {
-                g.list
-                    .extract_if(.., |w| w.1.intersects(events))
-                    .map(|w| w.0)
-                    .collect()
-            };
-            self.mask.store(g.mask(), Ordering::Release);
-            let readiness = events & Events::READINESS;
-            let upcall = if readiness.is_empty() {
-                None
-            } else {
-                g.upcall.clone()
-            };
-            (woken, upcall.map(|u| (u, readiness)))
+    /// Removes and returns the wakers interested in any of `events`, and the upcall to call
+    /// (with the readiness part of `events`) if there is any readiness in them. Wake them and
+    /// call it after releasing the lock.
+    pub(crate) fn take(&mut self, events: Events) -> (Vec<Waker>, Option<(Upcall, Events)>) {
+        let woken: Vec<Waker> = if self.list.iter().all(|w| w.1.intersects(events)) {
+            core::mem::take(&mut self.list)
+                .into_iter()
+                .map(|w| w.0)
+                .collect()
+        } else {
+            self.list
+                .extract_if(.., |w| w.1.intersects(events))
+                .map(|w| w.0)
+                .collect()
         };
-        for w in woken {
-            w.wake();
-        }
-        if let Some((u, ev)) = upcall {
-            u(ev);
-        }
+        let readiness = events & Events::READINESS;
+        let upcall = if readiness.is_empty() {
+            None
+        } else {
+            self.upcall.clone()
+        };
+        (woken, upcall.map(|u| (u, readiness)))
     }
 
     /// Sets or clears the upcall.
-    pub fn set_upcall(&self, upcall: Option<Upcall>) {
-        let mut g = self.inner.lock();
-        g.upcall = upcall;
-        self.mask.store(g.mask(), Ordering::Release);
+    pub(crate) fn set_upcall(&mut self, upcall: Option<Upcall>) {
+        self.upcall = upcall;
     }
 
-    /// Whether an upcall is set.
-    pub fn has_upcall(&self) -> bool {
-        self.mask.load(Ordering::Acquire) & UPCALL_BIT != 0
+    /// How many wakers wait.
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
     }
+}
 
-    /// Drops every waiter without waking it, and the upcall.
-    pub(crate) fn clear(&self) {
-        let (list, upcall) = {
-            let mut g = self.inner.lock();
-            self.mask.store(0, Ordering::Release);
-            (core::mem::take(&mut g.list), g.upcall.take())
-        };
-        // Dropped here, outside the lock: a waker's or upcall's destructor may take locks.
-        drop(list);
-        drop(upcall);
+/// Wakes `woken`, then calls the upcall: what [`Waiters::take`] returned, outside the lock.
+pub(crate) fn deliver(woken: Vec<Waker>, upcall: Option<(Upcall, Events)>) {
+    for w in woken {
+        w.wake();
     }
-
-    /// How many wakers are registered (for tests and statistics).
-    pub fn waiter_count(&self) -> usize {
-        self.inner.lock().list.len()
+    if let Some((u, ev)) = upcall {
+        u(ev);
     }
 }
 
@@ -181,7 +142,7 @@ impl Pollee {
 mod tests {
     use super::*;
     use alloc::task::Wake;
-    use core::sync::atomic::AtomicUsize;
+    use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
     struct Count(AtomicUsize);
     impl Wake for Count {
@@ -196,64 +157,58 @@ mod tests {
     }
 
     #[test]
-    fn notify_wakes_only_matching_waiters_once() {
-        let p = Pollee::new();
+    fn take_removes_only_matching_waiters() {
+        let mut w = Waiters::default();
         let (a, wa) = counter();
         let (b, wb) = counter();
-        p.register(&wa, Events::IN);
-        p.register(&wb, Events::OUT);
-        assert!(p.wants(Events::IN));
-        assert!(!p.wants(Events::ERR));
-        p.notify(Events::IN);
+        w.add(&wa, Events::IN);
+        w.add(&wb, Events::OUT);
+        assert!(mask_wants(w.mask(), Events::IN));
+        assert!(!mask_wants(w.mask(), Events::ERR));
+        let (woken, up) = w.take(Events::IN);
+        assert!(up.is_none());
+        deliver(woken, up);
         assert_eq!(a.0.load(Ordering::SeqCst), 1);
         assert_eq!(b.0.load(Ordering::SeqCst), 0);
-        p.notify(Events::IN);
-        assert_eq!(a.0.load(Ordering::SeqCst), 1, "a waiter is woken once");
-        assert!(!p.wants(Events::IN));
-        p.notify(Events::OUT | Events::HUP);
+        assert_eq!(w.len(), 1);
+        let (woken, _) = w.take(Events::IN);
+        assert!(woken.is_empty(), "a waiter is woken once");
+        deliver(w.take(Events::OUT | Events::HUP).0, None);
         assert_eq!(b.0.load(Ordering::SeqCst), 1);
-        assert_eq!(p.waiter_count(), 0);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.mask(), 0);
     }
 
     #[test]
-    fn registering_the_same_waker_merges() {
-        let p = Pollee::new();
+    fn adding_the_same_waker_merges() {
+        let mut w = Waiters::default();
         let (a, wa) = counter();
         for _ in 0..100 {
-            p.register(&wa, Events::IN);
+            w.add(&wa, Events::IN);
         }
-        p.register(&wa, Events::OUT);
-        assert_eq!(p.waiter_count(), 1);
-        p.notify(Events::OUT);
+        w.add(&wa, Events::OUT);
+        assert_eq!(w.len(), 1);
+        deliver(w.take(Events::OUT).0, None);
         assert_eq!(a.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn upcall_gets_readiness_but_not_room() {
-        let p = Pollee::new();
+        let mut w = Waiters::default();
         let seen = Arc::new(AtomicU32::new(0));
         let s = seen.clone();
-        p.set_upcall(Some(Arc::new(move |ev: Events| {
+        w.set_upcall(Some(Arc::new(move |ev: Events| {
             s.fetch_or(ev.bits(), Ordering::SeqCst);
         })));
-        assert!(p.wants(Events::IN));
-        assert!(!p.wants(Events::ROOM));
-        p.notify(Events::ROOM);
-        assert_eq!(seen.load(Ordering::SeqCst), 0);
-        p.notify(Events::IN | Events::ROOM);
+        assert!(mask_wants(w.mask(), Events::IN));
+        assert!(!mask_wants(w.mask(), Events::ROOM));
+        let (woken, up) = w.take(Events::ROOM);
+        assert!(up.is_none());
+        deliver(woken, up);
+        let (woken, up) = w.take(Events::IN | Events::ROOM);
+        deliver(woken, up);
         assert_eq!(seen.load(Ordering::SeqCst), Events::IN.bits());
-        p.set_upcall(None);
-        assert!(!p.wants(Events::IN));
-    }
-
-    #[test]
-    fn clear_forgets_everything() {
-        let p = Pollee::new();
-        let (a, wa) = counter();
-        p.register(&wa, Events::IN);
-        p.set_upcall(Some(Arc::new(|_| panic!("upcall after clear"))));
-        p.clear();
-        p.notify(Events::IN);
-        assert_eq!(a.0.load(Ordering::SeqCst), 0);
+        w.set_upcall(None);
+        assert!(!mask_wants(w.mask(), Events::IN));
     }
 }

@@ -198,7 +198,7 @@ impl<'a> OpCtx<'a> {
     /// Notifies `sock` of `events` once the socket's lock is released. Cheap when nobody
     /// listens on `sock`.
     pub fn notify(&mut self, sock: &SockRef, events: Events) {
-        if sock.pollee().wants(events) {
+        if sock.wants(events) {
             self.deferred.push(sock.clone(), events, false);
         }
     }
@@ -244,7 +244,7 @@ impl Deferred {
             if n.peer_gone {
                 n.sock.peer_went_away();
             }
-            n.sock.pollee().notify(n.events);
+            n.sock.notify(n.events);
         }
     }
 }

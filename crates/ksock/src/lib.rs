@@ -24,7 +24,7 @@
 //! # Ok::<(), ksock::Errno>(())
 //! ```
 
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -124,7 +124,7 @@ const NO_TIMEOUT: u64 = u64::MAX;
 /// The settable options of one socket (kept small: they live in every socket).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
-    sndbuf: u32,
+    pub(crate) sndbuf: u32,
     rcvbuf: u32,
     rcvlowat: u32,
     rcvtimeo_ns: u64,

@@ -12,7 +12,7 @@
 use crate::addr::SockAddr;
 use crate::buf::{Chain, ChainSink, RecvSink};
 use crate::errno::{Errno, Result};
-use crate::event::{Events, Pollee, Upcall};
+use crate::event::{Events, Upcall, Waiters, deliver, mask_wants};
 use crate::family::{Accepted, Deferred, OpCtx, Progress, Protocol, SockRef};
 use crate::opt::{OptVal, Options, SockOpt};
 use crate::stack::StackRef;
@@ -24,7 +24,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::task::Wake;
 use bytes::Buf;
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use core::task::{Context, Poll, Waker};
 
 /// The largest backlog (`net.core.somaxconn`).
@@ -39,14 +39,18 @@ const ENDS: Events = Events::ERR.union(Events::HUP).union(Events::NVAL);
 
 /// The shared socket object. Families create it with [`SocketCore::new`]; users hold
 /// [`Socket`] handles to it.
+///
+/// It is kept small (an idle connected local pair, table entries included, costs under
+/// 512 bytes): what most sockets never use lives in boxes allocated on first use.
 pub struct SocketCore<P: ?Sized = dyn Protocol> {
     id: u64,
-    domain: Domain,
-    ty: SockType,
-    protocol: u16,
     stack: StackRef,
-    handles: AtomicUsize,
-    pollee: Pollee,
+    handles: AtomicU32,
+    /// Mirrors the waiters' interest mask, so a notification nobody waits for takes no lock.
+    mask: AtomicU32,
+    domain: Domain,
+    protocol: u16,
+    ty: SockType,
     lock: Mutex<Locked<P>>,
 }
 
@@ -54,12 +58,68 @@ pub struct SocketCore<P: ?Sized = dyn Protocol> {
 pub(crate) struct Locked<P: ?Sized> {
     st: StateCell,
     flags: u8,
-    owner: u32,
-    so_error: Option<Errno>,
-    opts: Options,
-    /// The target of a connect that goes on in the background (see [`Socket::start_connect`]).
-    connect_to: Option<Box<SockAddr>>,
+    sndbuf: u32,
+    ext: Option<Box<Extra>>,
     proto: P,
+}
+
+/// Socket state that few sockets need.
+#[derive(Default)]
+struct Extra {
+    /// Options other than the send buffer, once one was set.
+    opts: Option<Options>,
+    /// The target of a connect that goes on in the background (see [`Socket::start_connect`]).
+    connect_to: Option<SockAddr>,
+    /// The pending error (`SO_ERROR`) kept by the socket layer itself.
+    so_error: Option<Errno>,
+    /// The owner recorded by a face.
+    owner: Option<u32>,
+    /// Wakers waiting for events, and the upcall.
+    waiters: Waiters,
+}
+
+impl<P: ?Sized> Locked<P> {
+    fn opts(&self) -> Options {
+        let mut o = self.ext.as_ref().and_then(|e| e.opts).unwrap_or_default();
+        o.sndbuf = self.sndbuf;
+        o
+    }
+
+    fn set_opt(&mut self, opt: SockOpt, val: OptVal) -> Result<()> {
+        let mut o = self.opts();
+        o.set(opt, val)?;
+        self.sndbuf = o.sndbuf;
+        if opt != SockOpt::SndBuf {
+            self.ext.get_or_insert_default().opts = Some(o);
+        }
+        Ok(())
+    }
+
+    fn take_so_error(&mut self) -> Option<Errno> {
+        self.ext.as_mut().and_then(|e| e.so_error.take())
+    }
+
+    fn so_error(&self) -> Option<Errno> {
+        self.ext.as_ref().and_then(|e| e.so_error)
+    }
+
+    fn set_so_error(&mut self, e: Errno) {
+        self.ext.get_or_insert_default().so_error = Some(e);
+    }
+
+    fn owner(&self) -> Option<u32> {
+        self.ext.as_ref().and_then(|e| e.owner)
+    }
+
+    fn connect_to(&self) -> Option<&SockAddr> {
+        self.ext.as_ref().and_then(|e| e.connect_to.as_ref())
+    }
+
+    fn set_connect_to(&mut self, to: Option<SockAddr>) {
+        if to.is_some() || self.ext.is_some() {
+            self.ext.get_or_insert_default().connect_to = to;
+        }
+    }
 }
 
 impl<P: Protocol> SocketCore<P> {
@@ -78,15 +138,13 @@ impl<P: Protocol> SocketCore<P> {
             ty,
             protocol,
             stack: stack.clone(),
-            handles: AtomicUsize::new(0),
-            pollee: Pollee::new(),
+            handles: AtomicU32::new(0),
+            mask: AtomicU32::new(0),
             lock: Mutex::new(Locked {
                 st: StateCell::new(State::New),
                 flags: 0,
-                owner: u32::MAX,
-                so_error: None,
-                opts: Options::default(),
-                connect_to: None,
+                sndbuf: crate::opt::WMEM_DEFAULT,
+                ext: None,
                 proto,
             }),
         })
@@ -97,6 +155,10 @@ impl<P: ?Sized> SocketCore<P> {
     /// The socket's id: unique in its stack, never reused while the stack runs.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    pub(crate) fn id_ref(&self) -> &u64 {
+        &self.id
     }
 
     /// Its domain.
@@ -114,9 +176,52 @@ impl<P: ?Sized> SocketCore<P> {
         self.protocol
     }
 
-    /// Its waiters and upcall.
-    pub fn pollee(&self) -> &Pollee {
-        &self.pollee
+    /// Whether a [`notify`](Self::notify) with `events` would reach anybody.
+    ///
+    /// Safe to use as a filter when called after the state change that `events` describes
+    /// (under the lock that protects that state, or after it): a registration that this
+    /// misses re-checks the state after registering and sees the change.
+    pub fn wants(&self, events: Events) -> bool {
+        mask_wants(self.mask.load(Ordering::Acquire), events)
+    }
+
+    /// Wakes every waiter interested in any of `events` (each is woken once and forgotten),
+    /// then calls the upcall with the readiness part of `events`. Call it with no lock held.
+    pub fn notify(&self, events: Events) {
+        if !self.wants(events) {
+            return;
+        }
+        let (woken, upcall) = {
+            let mut g = self.lock.lock();
+            let Some(e) = g.ext.as_mut() else { return };
+            let w = &mut e.waiters;
+            let r = w.take(events);
+            self.mask.store(w.mask(), Ordering::Release);
+            r
+        };
+        deliver(woken, upcall);
+    }
+
+    /// Registers `waker` for `interest` (merged with a registration of the same task).
+    pub fn register(&self, waker: &Waker, interest: Events) {
+        let mut g = self.lock.lock();
+        let w = &mut g.ext.get_or_insert_default().waiters;
+        w.add(waker, interest);
+        self.mask.store(w.mask(), Ordering::Release);
+    }
+
+    fn set_upcall_locked(&self, g: &mut Locked<P>, upcall: Option<Upcall>) {
+        if upcall.is_none() && g.ext.is_none() {
+            return;
+        }
+        let w = &mut g.ext.get_or_insert_default().waiters;
+        w.set_upcall(upcall);
+        self.mask.store(w.mask(), Ordering::Release);
+    }
+
+    /// How many wakers are registered (for tests and statistics).
+    pub fn waiter_count(&self) -> usize {
+        self.lock.lock().ext.as_ref().map_or(0, |e| e.waiters.len())
     }
 
     /// The stack it belongs to.
@@ -145,7 +250,7 @@ impl SocketCore {
                 return (Err(Errno::EBADF), None);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts, &mut deferred);
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), &mut deferred);
             let r = op(l, &mut cx);
             (r, cx.take_wait())
         };
@@ -166,14 +271,14 @@ impl SocketCore {
         if !matches!(r, Err(e) if e == Errno::EAGAIN) {
             return Poll::Ready(r);
         }
-        self.register(cx.waker(), interest, wait);
+        self.register_wait(cx.waker(), interest, wait);
         match self.run(&mut op).0 {
             Err(e) if e == Errno::EAGAIN => Poll::Pending,
             r => Poll::Ready(r),
         }
     }
 
-    fn register(
+    fn register_wait(
         self: &Arc<Self>,
         waker: &Waker,
         interest: Events,
@@ -181,11 +286,11 @@ impl SocketCore {
     ) {
         match wait {
             Some((other, ev)) if !Arc::ptr_eq(&other, self) => {
-                other.pollee.register(waker, ev | ENDS);
-                self.pollee.register(waker, Events::NVAL);
+                other.register(waker, ev | ENDS);
+                self.register(waker, Events::NVAL);
             }
-            Some((_, ev)) => self.pollee.register(waker, ev | ENDS),
-            None => self.pollee.register(waker, interest | ENDS),
+            Some((_, ev)) => self.register(waker, ev | ENDS),
+            None => self.register(waker, interest | ENDS),
         }
     }
 
@@ -193,8 +298,8 @@ impl SocketCore {
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub(crate) fn stash_error(&self, e: Errno) {
         let mut g = self.lock.lock();
-        if g.flags & F_RELEASED == 0 && g.so_error.is_none() {
-            g.so_error = Some(e);
+        if g.flags & F_RELEASED == 0 && g.so_error().is_none() {
+            g.set_so_error(e);
         }
     }
 
@@ -215,20 +320,20 @@ impl SocketCore {
             if g.flags & F_RELEASED != 0 || g.st.current() != State::Connecting {
                 return;
             }
-            g.connect_to = None;
+            g.set_connect_to(None);
             match result {
                 Ok(()) => {
                     let _ = g.st.go(State::Connected);
                     Events::OUT
                 }
                 Err(e) => {
-                    g.so_error = Some(e);
+                    g.set_so_error(e);
                     let _ = g.st.go(State::Closed);
                     Events::OUT | Events::ERR | Events::HUP
                 }
             }
         };
-        self.pollee.notify(events);
+        self.notify(events);
     }
 
     /// Tries again to finish a background connect; re-arms itself while the peer has no room.
@@ -238,7 +343,7 @@ impl SocketCore {
                 if l.st.current() != State::Connecting {
                     return Ok(None);
                 }
-                let Some(addr) = l.connect_to.clone() else {
+                let Some(addr) = l.connect_to().cloned() else {
                     return Ok(None);
                 };
                 match l.proto.connect(cx, &addr) {
@@ -257,7 +362,7 @@ impl SocketCore {
                 (Err(_), wait) => {
                     // Register, then look again: room may have appeared meanwhile.
                     let waker = Waker::from(Arc::new(ConnectRetry(Arc::downgrade(self))));
-                    self.register(&waker, Events::ROOM, wait);
+                    self.register_wait(&waker, Events::ROOM, wait);
                     registered = true;
                 }
             }
@@ -277,21 +382,27 @@ impl SocketCore {
                 return;
             }
             g.flags |= F_RELEASED;
-            g.connect_to = None;
+            g.set_connect_to(None);
             // Nothing is ever left pending across an unlock, but closing must win regardless.
             let _ = g.st.end(Err::<(), _>(Errno::EBADF));
             if g.st.current() != State::Closed {
                 let _ = g.st.go(State::Closed);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts, &mut deferred);
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), &mut deferred);
             l.proto.close(&mut cx);
         }
         self.stack.unregister(self.id);
         deferred.run();
-        self.pollee
-            .notify(Events::HUP | Events::NVAL | Events::ROOM);
-        self.pollee.clear();
+        self.notify(Events::HUP | Events::NVAL | Events::ROOM);
+        // Nothing may be notified any more; drop the rest (outside the lock: a waker's or an
+        // upcall's destructor may take locks).
+        let ext = {
+            let mut g = self.lock.lock();
+            self.mask.store(0, Ordering::Release);
+            g.ext.take()
+        };
+        drop(ext);
     }
 
     /// Takes a handle if the socket is still open.
@@ -333,7 +444,7 @@ impl SocketCore {
             local: g.proto.local_addr(),
             remote: g.proto.peer_addr(),
             queues: g.proto.queues(),
-            owner: (g.owner != u32::MAX).then_some(g.owner),
+            owner: g.owner(),
             nonblocking: g.flags & F_NONBLOCK != 0,
         })
     }
@@ -528,14 +639,13 @@ impl Socket {
 
     /// The owner (a uid, for faces that enforce ownership).
     pub fn owner(&self) -> Option<u32> {
-        let o = self.core.lock.lock().owner;
-        (o != u32::MAX).then_some(o)
+        self.core.lock.lock().owner()
     }
 
     /// Records the owner.
     pub fn set_owner(&self, uid: u32) -> Result<()> {
         self.with_locked(|l| {
-            l.owner = uid;
+            l.ext.get_or_insert_default().owner = Some(uid);
             Ok(())
         })
     }
@@ -544,8 +654,11 @@ impl Socket {
     /// once with `HUP | NVAL` when the socket closes. Capture a [`WeakSocket`], not a
     /// [`Socket`], if it needs the socket: a handle inside the upcall would keep it open.
     pub fn set_upcall(&self, upcall: Option<Upcall>) -> Result<()> {
-        self.with_locked(|_| Ok(()))?;
-        self.core.pollee.set_upcall(upcall);
+        let mut g = self.core.lock.lock();
+        if g.flags & F_RELEASED != 0 {
+            return Err(Errno::EBADF);
+        }
+        self.core.set_upcall_locked(&mut g, upcall);
         Ok(())
     }
 
@@ -621,7 +734,7 @@ impl Socket {
             }
             Ok(Progress::InProgress) => l.st.end(Ok(Progress::InProgress)),
             Err(e) if e == Errno::EAGAIN && background => {
-                l.connect_to = Some(Box::new(addr.clone()));
+                l.set_connect_to(Some(addr.clone()));
                 l.st.end(Ok(Progress::InProgress))
             }
             Err(e) => l.st.end(Err(e)),
@@ -683,7 +796,7 @@ impl Socket {
     /// `EINPROGRESS` while it goes on.
     pub fn connect_result(&self) -> Result<()> {
         self.with_locked(|l| {
-            if let Some(e) = l.so_error.take() {
+            if let Some(e) = l.take_so_error() {
                 return Err(e);
             }
             match l.st.current() {
@@ -805,7 +918,7 @@ impl Socket {
                 Err(e) => *e == Errno::EAGAIN,
                 Ok(info) => info.eof,
             };
-            if drained && let Some(e) = l.so_error.take() {
+            if drained && let Some(e) = l.take_so_error() {
                 return Err(e);
             }
             r
@@ -845,8 +958,8 @@ impl Socket {
         if g.flags & F_RELEASED != 0 {
             return Events::NVAL;
         }
-        let mut ev = g.proto.readiness(&g.opts);
-        if g.so_error.is_some() {
+        let mut ev = g.proto.readiness(&g.opts());
+        if g.so_error().is_some() {
             ev |= Events::ERR;
         }
         ev
@@ -860,7 +973,7 @@ impl Socket {
         if ev.intersects(want) {
             return Poll::Ready(ev);
         }
-        self.core.pollee.register(cx.waker(), want);
+        self.core.register(cx.waker(), want);
         let ev = self.readiness();
         if ev.intersects(want) {
             Poll::Ready(ev)
@@ -912,31 +1025,31 @@ impl Socket {
         self.with_locked(|l| {
             Ok(match opt {
                 SockOpt::Error => {
-                    let e = l.so_error.take().or_else(|| l.proto.take_error());
+                    let e = l.take_so_error().or_else(|| l.proto.take_error());
                     OptVal::Int(e.map_or(0, Errno::raw))
                 }
                 SockOpt::Type => OptVal::Int(ty.raw() as i32),
                 SockOpt::Domain => OptVal::Int(domain.raw() as i32),
                 SockOpt::Protocol => OptVal::Int(protocol as i32),
                 SockOpt::AcceptConn => OptVal::Int((l.st.current() == State::Listening) as i32),
-                _ => l.opts.get(opt)?,
+                _ => l.opts().get(opt)?,
             })
         })
     }
 
     /// Sets an option. Read-only options: `ENOPROTOOPT`; a value of the wrong kind: `EINVAL`.
     pub fn set_option(&self, opt: SockOpt, val: OptVal) -> Result<()> {
-        self.with_locked(|l| l.opts.set(opt, val))?;
+        self.with_locked(|l| l.set_opt(opt, val))?;
         if opt == SockOpt::SndBuf {
             // A larger buffer may let a blocked writer go on.
-            self.core.pollee.notify(Events::OUT);
+            self.core.notify(Events::OUT);
         }
         Ok(())
     }
 
     /// The options as they stand.
     pub fn options(&self) -> Result<Options> {
-        self.with_locked(|l| Ok(l.opts))
+        self.with_locked(|l| Ok(l.opts()))
     }
 
     /// Bytes a receive would return now (`FIONREAD`).

@@ -5,9 +5,11 @@ use crate::family::{Family, SockRef};
 use crate::socket::{Socket, SocketInfo};
 use crate::sync::Mutex;
 use crate::types::{Domain, SockType};
-use alloc::collections::BTreeMap;
+use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::borrow::Borrow;
+use core::cmp::Ordering as CmpOrdering;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,8 +19,38 @@ pub type StackRef = Arc<StackInner>;
 /// The state behind a [`Stack`].
 pub struct StackInner {
     next_id: AtomicU64,
-    table: Mutex<BTreeMap<u64, SockRef>>,
+    /// Open sockets, ordered and looked up by id (the id is not stored twice).
+    table: Mutex<BTreeSet<ById>>,
     families: Mutex<Vec<Arc<dyn Family>>>,
+}
+
+/// A table entry: a socket, compared by its id.
+struct ById(SockRef);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+
+impl Eq for ById {}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.0.id().cmp(&other.0.id())
+    }
+}
+
+impl Borrow<u64> for ById {
+    fn borrow(&self) -> &u64 {
+        self.0.id_ref()
+    }
 }
 
 impl StackInner {
@@ -28,11 +60,11 @@ impl StackInner {
     }
 
     pub(crate) fn register(&self, s: &SockRef) {
-        self.table.lock().insert(s.id(), s.clone());
+        self.table.lock().insert(ById(s.clone()));
     }
 
     pub(crate) fn unregister(&self, id: u64) {
-        let gone = self.table.lock().remove(&id);
+        let gone = self.table.lock().take(&id);
         // The last reference may go here; drop it outside the table lock.
         drop(gone);
     }
@@ -72,7 +104,7 @@ impl Stack {
         Stack {
             inner: Arc::new(StackInner {
                 next_id: AtomicU64::new(1),
-                table: Mutex::new(BTreeMap::new()),
+                table: Mutex::new(BTreeSet::new()),
                 families: Mutex::new(Vec::new()),
             }),
         }
@@ -148,13 +180,13 @@ impl Stack {
 
     /// A new handle to the open socket with this id.
     pub fn get(&self, id: u64) -> Option<Socket> {
-        let s = self.inner.table.lock().get(&id).cloned()?;
+        let s = self.inner.table.lock().get(&id).map(|e| e.0.clone())?;
         s.acquire()
     }
 
     /// The ids of the open sockets, in increasing order.
     pub fn ids(&self) -> Vec<u64> {
-        self.inner.table.lock().keys().copied().collect()
+        self.inner.table.lock().iter().map(|e| e.0.id()).collect()
     }
 
     /// How many sockets are open.
@@ -164,7 +196,13 @@ impl Stack {
 
     /// A snapshot of every open socket, in id order.
     pub fn sockets(&self) -> Vec<SocketInfo> {
-        let all: Vec<SockRef> = self.inner.table.lock().values().cloned().collect();
+        let all: Vec<SockRef> = self
+            .inner
+            .table
+            .lock()
+            .iter()
+            .map(|e| e.0.clone())
+            .collect();
         all.iter().filter_map(|s| s.info()).collect()
     }
 }

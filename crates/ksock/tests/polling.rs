@@ -50,7 +50,7 @@ fn polling_in_a_loop_does_not_grow_the_waiter_list() {
         );
         assert!(b.poll_ready(&mut cx, Events::IN).is_pending());
     }
-    assert_eq!(b.core().pollee().waiter_count(), 1);
+    assert_eq!(b.core().waiter_count(), 1);
     drop((a, b));
     assert_clean(&st);
 }

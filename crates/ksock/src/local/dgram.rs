@@ -1,9 +1,11 @@
-//! Datagram receive queues.
+//! Datagram sockets: one shared box per socket with its receive queue, its name, its default
+//! peer, and the count of its own bytes queued elsewhere.
 
 use super::queue::{RECORD_OVERHEAD, Rec};
-use crate::addr::SockAddr;
+use crate::addr::{LocalName, SockAddr};
 use crate::family::SockRef;
 use crate::sync::Mutex;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::sync::atomic::AtomicUsize;
@@ -12,26 +14,32 @@ use core::sync::atomic::AtomicUsize;
 /// (`net.unix.max_dgram_qlen`).
 pub const MAX_DGRAM_QLEN: usize = 10;
 
-/// A datagram socket's receive queue, plus the count of bytes it has sent that still sit in
-/// other queues (its share of its own send buffer).
+/// A datagram socket's shared state. Senders reach it through the namespace or as their
+/// default peer; its owner through its protocol state.
 pub(crate) struct DgramBox {
     pub(crate) owner: SockRef,
-    pub(crate) q: Mutex<DgramQ>,
-    /// Bytes (with per-record overhead) this socket sent that are not yet received.
+    /// Bytes (with per-record overhead) the owner sent that are not yet received.
     pub(crate) wmem: AtomicUsize,
+    pub(crate) q: Mutex<DgramQ>,
 }
 
 pub(crate) struct DgramQ {
-    pub(crate) recs: VecDeque<Datagram>,
-    pub(crate) payload: usize,
+    /// The records, allocated at the first one. Boxed on purpose: an idle socket then pays
+    /// one pointer instead of a queue header (idle sockets are the common case).
+    #[allow(clippy::box_collection)]
+    recs: Option<Box<VecDeque<Datagram>>>,
+    /// Payload bytes queued.
+    pub(crate) payload: u32,
     /// The owner closed: sends to it are refused.
     pub(crate) closed: bool,
     /// The owner shut its read side: receives give end of file once empty.
     pub(crate) rd_shut: bool,
     /// The owner shut its write side: its sends fail with `EPIPE`.
     pub(crate) wr_shut: bool,
-    /// The id of the socket the owner is connected to.
-    pub(crate) peer_id: Option<u64>,
+    /// The owner's default peer.
+    pub(crate) peer: Option<Arc<DgramBox>>,
+    /// The owner's name.
+    pub(crate) name: Option<LocalName>,
 }
 
 /// One queued datagram.
@@ -47,19 +55,61 @@ impl Datagram {
     }
 }
 
+impl DgramQ {
+    pub(crate) fn len(&self) -> usize {
+        self.recs.as_ref().map_or(0, |r| r.len())
+    }
+
+    pub(crate) fn front(&self) -> Option<&Datagram> {
+        self.recs.as_ref()?.front()
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Datagram> {
+        let d = self.recs.as_mut()?.pop_front()?;
+        self.payload -= d.data.len() as u32;
+        Some(d)
+    }
+
+    pub(crate) fn push(&mut self, d: Datagram) {
+        self.payload += d.data.len() as u32;
+        self.recs.get_or_insert_default().push_back(d);
+    }
+
+    /// Empties the queue, returning what was in it.
+    pub(crate) fn drain(&mut self) -> VecDeque<Datagram> {
+        self.payload = 0;
+        self.recs.take().map(|b| *b).unwrap_or_default()
+    }
+
+    /// Whether `sender` (a socket id) is the owner's default peer.
+    pub(crate) fn peer_is(&self, sender: u64) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.owner.id() == sender)
+    }
+
+    /// Whether the owner has a default peer other than `sender`.
+    pub(crate) fn peer_is_other_than(&self, sender: u64) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.owner.id() != sender)
+    }
+
+    pub(crate) fn name_addr(&self) -> SockAddr {
+        self.name.clone().map_or(SockAddr::Unnamed, SockAddr::Local)
+    }
+}
+
 impl DgramBox {
     pub(crate) fn new(owner: SockRef) -> DgramBox {
         DgramBox {
             owner,
+            wmem: AtomicUsize::new(0),
             q: Mutex::new(DgramQ {
-                recs: VecDeque::new(),
+                recs: None,
                 payload: 0,
                 closed: false,
                 rd_shut: false,
                 wr_shut: false,
-                peer_id: None,
+                peer: None,
+                name: None,
             }),
-            wmem: AtomicUsize::new(0),
         }
     }
 }

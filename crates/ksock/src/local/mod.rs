@@ -7,8 +7,8 @@
 //! so a client may write at once. A datagram socket owns a [`DgramBox`]: its receive queue
 //! and the count of its own bytes queued elsewhere.
 //!
-//! Lock order: socket lock, then the name table, then one backlog, pipe or datagram queue
-//! (never two of those at once, except the two pipes of one connection in index order).
+//! Lock order: socket lock, then the name table, then one backlog, connection or datagram
+//! queue (never two of those at once).
 
 mod conn;
 mod dgram;
@@ -26,11 +26,12 @@ use crate::socket::SocketCore;
 use crate::stack::StackRef;
 use crate::sync::Mutex;
 use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use bytes::{Buf, Bytes};
-use conn::{Backlog, Conn, Data, Pending};
+use bytes::Buf;
+use conn::{Backlog, Conn, Data, Pending, rx_tx};
 use core::sync::atomic::Ordering;
 use dgram::{Datagram, DgramBox};
 use queue::{RECORD_OVERHEAD, Rec};
@@ -71,9 +72,7 @@ impl LocalFamily {
     ) -> Arc<SocketCore<LocalSock>> {
         let proto = LocalSock {
             names: self.names.clone(),
-            ty,
-            name: None,
-            st: LState::Idle,
+            st: LState::Idle(None),
         };
         SocketCore::new(stack, Domain::LOCAL, ty, protocol, proto)
     }
@@ -81,7 +80,7 @@ impl LocalFamily {
 
 /// The namespace: name -> what is bound there.
 struct Names {
-    map: Mutex<BTreeMap<Bytes, Entry>>,
+    map: Mutex<BTreeMap<LocalName, Entry>>,
 }
 
 #[derive(Clone)]
@@ -102,9 +101,17 @@ impl Names {
     fn lookup(&self, name: &LocalName) -> Result<Entry> {
         self.map
             .lock()
-            .get(name.bytes())
+            .get(name)
             .cloned()
             .ok_or(Errno::ECONNREFUSED)
+    }
+
+    /// Frees `name` if `owner` holds it.
+    fn release(&self, name: &LocalName, owner: u64) {
+        let mut map = self.map.lock();
+        if map.get(name).is_some_and(|e| e.owner == owner) {
+            map.remove(name);
+        }
     }
 }
 
@@ -113,6 +120,10 @@ fn local_name(addr: &SockAddr) -> Result<LocalName> {
         SockAddr::Local(n) => Ok(n.clone()),
         _ => Err(Errno::EINVAL),
     }
+}
+
+fn addr_of(name: &Option<LocalName>) -> SockAddr {
+    name.clone().map_or(SockAddr::Unnamed, SockAddr::Local)
 }
 
 fn check_protocol(protocol: i32) -> Result<u16> {
@@ -152,7 +163,7 @@ impl Family for LocalFamily {
         let r: SockRef = s.clone();
         if ty == SockType::DGRAM {
             let rx = Arc::new(DgramBox::new(r.clone()));
-            s.with_proto(|p| p.st = LState::Dgram { rx, peer: None });
+            s.with_proto(|p| p.st = LState::Dgram(rx));
         }
         Ok(r)
     }
@@ -175,45 +186,19 @@ impl Family for LocalFamily {
                 Arc::new(DgramBox::new(ra.clone())),
                 Arc::new(DgramBox::new(rb.clone())),
             );
-            ba.q.lock().peer_id = Some(rb.id());
-            bb.q.lock().peer_id = Some(ra.id());
-            let pa = DgramPeer {
-                addr: SockAddr::Unnamed,
-                dst: bb.clone(),
-            };
-            let pb = DgramPeer {
-                addr: SockAddr::Unnamed,
-                dst: ba.clone(),
-            };
-            a.with_proto(|p| {
-                p.st = LState::Dgram {
-                    rx: ba,
-                    peer: Some(pa),
-                }
-            });
-            b.with_proto(|p| {
-                p.st = LState::Dgram {
-                    rx: bb,
-                    peer: Some(pb),
-                }
-            });
+            ba.q.lock().peer = Some(bb.clone());
+            bb.q.lock().peer = Some(ba.clone());
+            a.with_proto(|p| p.st = LState::Dgram(ba));
+            b.with_proto(|p| p.st = LState::Dgram(bb));
         } else {
-            let conn = Arc::new(Conn::new(ra.clone(), rb.clone(), ty.is_record()));
+            let conn = Arc::new(Conn::new(
+                [ra.clone(), rb.clone()],
+                ty.is_record(),
+                [None, None],
+            ));
             let c2 = conn.clone();
-            a.with_proto(|p| {
-                p.st = LState::Connected {
-                    conn,
-                    side: 0,
-                    peer: SockAddr::Unnamed,
-                }
-            });
-            b.with_proto(|p| {
-                p.st = LState::Connected {
-                    conn: c2,
-                    side: 1,
-                    peer: SockAddr::Unnamed,
-                }
-            });
+            a.with_proto(|p| p.st = LState::Connected { conn, side: 0 });
+            b.with_proto(|p| p.st = LState::Connected { conn: c2, side: 1 });
         }
         Ok((ra, rb))
     }
@@ -226,14 +211,16 @@ impl Family for LocalFamily {
         let map = self.names.map.lock();
         map.iter()
             .filter(|(_, e)| matches!(&e.target, Target::Listener(b) if !b.q.lock().closed))
-            .filter_map(|(k, _)| LocalName::new(k.clone()).ok().map(SockAddr::Local))
+            .map(|(k, _)| SockAddr::Local(k.clone()))
             .collect()
     }
 
     fn bound(&self) -> Vec<SockAddr> {
-        let map = self.names.map.lock();
-        map.keys()
-            .filter_map(|k| LocalName::new(k.clone()).ok().map(SockAddr::Local))
+        self.names
+            .map
+            .lock()
+            .keys()
+            .map(|k| SockAddr::Local(k.clone()))
             .collect()
     }
 }
@@ -241,50 +228,37 @@ impl Family for LocalFamily {
 /// The local family's per-socket state.
 pub(crate) struct LocalSock {
     names: Arc<Names>,
-    ty: SockType,
-    name: Option<LocalName>,
     st: LState,
 }
 
 enum LState {
-    /// Stream or seqpacket, neither listening nor connected.
-    Idle,
+    /// Stream or seqpacket, neither listening nor connected, with its bound name.
+    Idle(Option<Box<LocalName>>),
     Listening(Arc<Backlog>),
+    /// Connected; the names of both ends live in the connection.
     Connected {
         conn: Arc<Conn>,
-        side: usize,
-        peer: SockAddr,
+        side: u8,
     },
-    Dgram {
-        rx: Arc<DgramBox>,
-        peer: Option<DgramPeer>,
-    },
+    Dgram(Arc<DgramBox>),
     Closed,
 }
 
-struct DgramPeer {
-    addr: SockAddr,
-    dst: Arc<DgramBox>,
-}
-
 impl LocalSock {
-    fn my_addr(&self) -> SockAddr {
-        self.name.clone().map_or(SockAddr::Unnamed, SockAddr::Local)
-    }
-
     fn connect_conn(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
         let name = local_name(addr)?;
-        if !matches!(self.st, LState::Idle) {
+        let LState::Idle(own) = &self.st else {
             return Err(Errno::EISCONN);
-        }
+        };
+        let me = cx.me();
+        let ty = me.ty();
         let entry = self.names.lookup(&name)?;
-        if entry.ty != self.ty {
+        if entry.ty != ty {
             return Err(Errno::EPROTOTYPE);
         }
         let Target::Listener(backlog) = entry.target else {
             return Err(Errno::ECONNREFUSED);
         };
-        let me = cx.me();
         let conn = {
             let mut q = backlog.q.lock();
             if q.closed {
@@ -296,38 +270,31 @@ impl LocalSock {
             }
             // The server end exists from now on, so the client may write before the accept;
             // it is named like the listener, as on Linux.
-            let embryo = SocketCore::new(
-                me.stack(),
-                Domain::LOCAL,
-                self.ty,
-                me.protocol(),
-                LocalSock {
-                    names: self.names.clone(),
-                    ty: self.ty,
-                    name: Some(name.clone()),
-                    st: LState::Idle,
-                },
-            );
-            let conn = Arc::new(Conn::new(me.clone(), embryo.clone(), self.ty.is_record()));
+            let proto = LocalSock {
+                names: self.names.clone(),
+                st: LState::Idle(None),
+            };
+            let embryo = SocketCore::new(me.stack(), Domain::LOCAL, ty, me.protocol(), proto);
+            let own = own.as_deref().cloned();
+            let conn = Arc::new(Conn::new(
+                [me.clone(), embryo.clone()],
+                ty.is_record(),
+                [own, Some(name)],
+            ));
             q.pending.push_back(Pending {
                 conn: conn.clone(),
                 embryo,
-                peer: self.my_addr(),
             });
             conn
         };
         cx.notify(&backlog.listener, Events::IN);
-        self.st = LState::Connected {
-            conn,
-            side: 0,
-            peer: SockAddr::Local(name),
-        };
+        self.st = LState::Connected { conn, side: 0 };
         Ok(Progress::Done)
     }
 
     fn connect_dgram(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
         let name = local_name(addr)?;
-        let LState::Dgram { rx, peer } = &mut self.st else {
+        let LState::Dgram(rx) = &self.st else {
             return Err(Errno::EINVAL);
         };
         let entry = self.names.lookup(&name)?;
@@ -343,15 +310,11 @@ impl LocalSock {
             if q.closed {
                 return Err(Errno::ECONNREFUSED);
             }
-            if q.peer_id.is_some_and(|p| p != me) {
+            if q.peer_is_other_than(me) {
                 return Err(Errno::EPERM);
             }
         }
-        rx.q.lock().peer_id = Some(dst.owner.id());
-        *peer = Some(DgramPeer {
-            addr: SockAddr::Local(name),
-            dst,
-        });
+        rx.q.lock().peer = Some(dst);
         // Sends that waited for room at the old peer may now go elsewhere.
         cx.notify(cx.me(), Events::OUT);
         Ok(Progress::Done)
@@ -363,7 +326,7 @@ impl LocalSock {
         src: &mut dyn Buf,
         to: Option<&SockAddr>,
     ) -> Result<usize> {
-        let LState::Connected { conn, side, .. } = &self.st else {
+        let LState::Connected { conn, side } = &self.st else {
             return Err(if to.is_some() {
                 Errno::EOPNOTSUPP
             } else {
@@ -373,60 +336,57 @@ impl LocalSock {
         if to.is_some() {
             return Err(Errno::EISCONN);
         }
-        let peer = 1 - *side;
         let n = {
-            let mut p = conn.pipes[peer].lock();
-            if p.wr_shut || p.rd_shut {
+            let mut pipes = conn.pipes.lock();
+            let (_, tx) = rx_tx(&mut pipes, usize::from(*side));
+            if tx.wr_shut || tx.rd_shut {
                 return Err(Errno::EPIPE);
             }
             let want = src.remaining();
             if want == 0 {
                 return Ok(0);
             }
-            let n = want.min(cx.opts().sndbuf().saturating_sub(p.used()));
+            let n = want.min(cx.opts().sndbuf().saturating_sub(tx.used()));
             if n == 0 {
                 return Err(Errno::EAGAIN);
             }
-            if let Data::Stream(q) = &mut p.data {
+            if let Data::Stream(q) = tx.data() {
                 q.push(src, n);
             }
             n
         };
-        cx.notify(&conn.ends[peer], Events::IN);
+        cx.notify(&conn.ends[1 - usize::from(*side)], Events::IN);
         Ok(n)
     }
 
     fn send_seqpacket(&mut self, cx: &mut OpCtx<'_>, src: &mut dyn Buf) -> Result<usize> {
-        let LState::Connected { conn, side, .. } = &self.st else {
+        let LState::Connected { conn, side } = &self.st else {
             return Err(Errno::ENOTCONN);
         };
-        // As on Linux, a pending reset is reported (and cleared) by the next send.
-        {
-            let mut mine = conn.pipes[*side].lock();
-            if mine.reset {
-                mine.reset = false;
-                return Err(Errno::ECONNRESET);
-            }
-        }
         let len = src.remaining();
         let sndbuf = cx.opts().sndbuf();
-        if len + RECORD_OVERHEAD > sndbuf {
-            return Err(Errno::EMSGSIZE);
-        }
-        let peer = 1 - *side;
         {
-            let mut p = conn.pipes[peer].lock();
-            if p.wr_shut || p.rd_shut {
+            let mut pipes = conn.pipes.lock();
+            let (rx, tx) = rx_tx(&mut pipes, usize::from(*side));
+            // As on Linux, a pending reset is reported (and cleared) by the next send.
+            if rx.reset {
+                rx.reset = false;
+                return Err(Errno::ECONNRESET);
+            }
+            if len + RECORD_OVERHEAD > sndbuf {
+                return Err(Errno::EMSGSIZE);
+            }
+            if tx.wr_shut || tx.rd_shut {
                 return Err(Errno::EPIPE);
             }
-            if p.used() + len + RECORD_OVERHEAD > sndbuf {
+            if tx.used() + len + RECORD_OVERHEAD > sndbuf {
                 return Err(Errno::EAGAIN);
             }
-            if let Data::Records(q) = &mut p.data {
+            if let Data::Records(q) = tx.data() {
                 q.push(Rec::take(src, len));
             }
         }
-        cx.notify(&conn.ends[peer], Events::IN);
+        cx.notify(&conn.ends[1 - usize::from(*side)], Events::IN);
         Ok(len)
     }
 
@@ -436,11 +396,14 @@ impl LocalSock {
         src: &mut dyn Buf,
         to: Option<&SockAddr>,
     ) -> Result<usize> {
-        let from = self.my_addr();
-        let LState::Dgram { rx, peer } = &mut self.st else {
+        let LState::Dgram(rx) = &self.st else {
             return Err(Errno::ENOTCONN);
         };
         let explicit = to.map(local_name).transpose()?;
+        let (peer, wr_shut, from) = {
+            let q = rx.q.lock();
+            (q.peer.clone(), q.wr_shut, q.name_addr())
+        };
         if explicit.is_none() && peer.is_none() {
             return Err(Errno::ENOTCONN);
         }
@@ -450,7 +413,7 @@ impl LocalSock {
         if charge > sndbuf {
             return Err(Errno::EMSGSIZE);
         }
-        if rx.q.lock().wr_shut {
+        if wr_shut {
             return Err(Errno::EPIPE);
         }
         if rx.wmem.load(Ordering::Acquire) + charge > sndbuf {
@@ -467,7 +430,7 @@ impl LocalSock {
                 };
                 b
             }
-            (None, Some(p)) => p.dst.clone(),
+            (None, Some(p)) => p.clone(),
             (None, None) => return Err(Errno::ENOTCONN),
         };
         let me = cx.me().id();
@@ -476,30 +439,28 @@ impl LocalSock {
             let mut q = dst.q.lock();
             if q.closed {
                 drop(q);
-                if peer.as_ref().is_some_and(|p| Arc::ptr_eq(&p.dst, &dst)) {
+                if peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &dst)) {
                     // The connected peer is gone: forget it, as Linux does.
-                    *peer = None;
-                    rx.q.lock().peer_id = None;
+                    rx.q.lock().peer = None;
                     cx.peer_gone(cx.me(), Events::OUT);
                 }
                 return Err(Errno::ECONNREFUSED);
             }
-            if q.peer_id.is_some_and(|p| p != me) && !to_self {
+            if !to_self && q.peer_is_other_than(me) {
                 return Err(Errno::EPERM);
             }
             if q.rd_shut {
                 return Err(Errno::EPIPE);
             }
-            if !to_self && q.peer_id != Some(me) && q.recs.len() >= MAX_DGRAM_QLEN {
+            if !to_self && !q.peer_is(me) && q.len() >= MAX_DGRAM_QLEN {
                 cx.wait_on(&dst.owner, Events::ROOM);
                 return Err(Errno::EAGAIN);
             }
-            q.recs.push_back(Datagram {
+            q.push(Datagram {
                 data: Rec::take(src, len),
                 from,
                 sender: rx.clone(),
             });
-            q.payload += len;
             rx.wmem.fetch_add(charge, Ordering::AcqRel);
         }
         cx.notify(&dst.owner, Events::IN);
@@ -509,19 +470,19 @@ impl LocalSock {
     fn recv_conn(
         conn: &Conn,
         side: usize,
-        peer_addr: &SockAddr,
         cx: &mut OpCtx<'_>,
         dst: &mut dyn RecvSink,
         flags: MsgFlags,
     ) -> Result<RecvInfo> {
         let peek = flags.contains(MsgFlags::PEEK);
-        let mut p = conn.pipes[side].lock();
-        let got = match &mut p.data {
-            Data::Stream(q) if q.len() > 0 => {
+        let mut pipes = conn.pipes.lock();
+        let (rx, _) = rx_tx(&mut pipes, side);
+        let got = match rx.data_if_any() {
+            Some(Data::Stream(q)) if q.len() > 0 => {
                 let n = q.pop_into(dst, peek);
                 Some((n, n, MsgFlags::empty()))
             }
-            Data::Records(q) => q.pop_into(dst, peek).map(|(n, full)| {
+            Some(Data::Records(q)) => q.pop_into(dst, peek).map(|(n, full)| {
                 let f = if n < full {
                     MsgFlags::TRUNC | MsgFlags::EOR
                 } else {
@@ -529,10 +490,10 @@ impl LocalSock {
                 };
                 (n, full, f)
             }),
-            Data::Stream(_) => None,
+            _ => None,
         };
         if let Some((len, full_len, out)) = got {
-            drop(p);
+            drop(pipes);
             if !peek {
                 cx.notify(&conn.ends[1 - side], Events::OUT);
             }
@@ -540,15 +501,15 @@ impl LocalSock {
                 len,
                 full_len,
                 flags: out,
-                from: peer_addr.clone(),
+                from: conn.name(1 - side),
                 eof: false,
             });
         }
-        if p.reset {
-            p.reset = false;
+        if rx.reset {
+            rx.reset = false;
             return Err(Errno::ECONNRESET);
         }
-        if p.wr_shut || p.rd_shut {
+        if rx.wr_shut || rx.rd_shut {
             return Ok(RecvInfo {
                 eof: true,
                 ..RecvInfo::default()
@@ -565,7 +526,7 @@ impl LocalSock {
     ) -> Result<RecvInfo> {
         let peek = flags.contains(MsgFlags::PEEK);
         let mut q = rx.q.lock();
-        let Some(d) = q.recs.front() else {
+        let Some(d) = q.front() else {
             if q.rd_shut {
                 return Ok(RecvInfo {
                     eof: true,
@@ -577,8 +538,7 @@ impl LocalSock {
         let len = d.data.put_into(dst);
         let full_len = d.data.len();
         let from = d.from.clone();
-        if !peek && let Some(d) = q.recs.pop_front() {
-            q.payload -= full_len;
+        if !peek && let Some(d) = q.pop() {
             drop(q);
             d.sender.wmem.fetch_sub(d.charge(), Ordering::AcqRel);
             cx.notify(&d.sender.owner, Events::OUT);
@@ -602,28 +562,29 @@ impl LocalSock {
 impl Protocol for LocalSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
         let name = local_name(addr)?;
-        if self.name.is_some() {
-            return Err(Errno::EINVAL);
-        }
         let target = match &self.st {
-            LState::Dgram { rx, .. } => Target::Dgram(rx.clone()),
-            _ => Target::Bound,
+            LState::Idle(None) => Target::Bound,
+            LState::Dgram(d) if d.q.lock().name.is_none() => Target::Dgram(d.clone()),
+            _ => return Err(Errno::EINVAL),
         };
         {
             let mut map = self.names.map.lock();
-            if map.contains_key(name.bytes()) {
+            if map.contains_key(&name) {
                 return Err(Errno::EADDRINUSE);
             }
             map.insert(
-                name.bytes().clone(),
+                name.clone(),
                 Entry {
                     owner: cx.me().id(),
-                    ty: self.ty,
+                    ty: cx.me().ty(),
                     target,
                 },
             );
         }
-        self.name = Some(name);
+        match &mut self.st {
+            LState::Dgram(d) => d.q.lock().name = Some(name),
+            st => *st = LState::Idle(Some(Box::new(name))),
+        }
         Ok(())
     }
 
@@ -641,12 +602,10 @@ impl Protocol for LocalSock {
                 }
                 Ok(())
             }
-            LState::Idle => {
-                let Some(name) = &self.name else {
-                    return Err(Errno::EINVAL);
-                };
-                let b = Arc::new(Backlog::new(cx.me().clone(), backlog));
-                if let Some(e) = self.names.map.lock().get_mut(name.bytes())
+            LState::Idle(Some(name)) => {
+                let name: &LocalName = name;
+                let b = Arc::new(Backlog::new(cx.me().clone(), name.clone(), backlog));
+                if let Some(e) = self.names.map.lock().get_mut(name)
                     && e.owner == cx.me().id()
                 {
                     e.target = Target::Listener(b.clone());
@@ -659,7 +618,7 @@ impl Protocol for LocalSock {
     }
 
     fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
-        if self.ty == SockType::DGRAM {
+        if cx.me().ty() == SockType::DGRAM {
             self.connect_dgram(cx, addr)
         } else {
             self.connect_conn(cx, addr)
@@ -670,24 +629,13 @@ impl Protocol for LocalSock {
         let LState::Listening(b) = &self.st else {
             return Err(Errno::EINVAL);
         };
-        let Some(p) = b.q.lock().pending.pop_front() else {
+        let Some(Pending { conn, embryo }) = b.q.lock().pending.pop_front() else {
             return Err(Errno::EAGAIN);
         };
         cx.notify(cx.me(), Events::ROOM);
-        let peer_gone = p.conn.pipes[1].lock().writer_closed;
-        let peer = p.peer.clone();
-        let Pending {
-            conn,
-            embryo,
-            peer: p_peer,
-        } = p;
-        embryo.with_proto(|s| {
-            s.st = LState::Connected {
-                conn,
-                side: 1,
-                peer: p_peer,
-            }
-        });
+        let peer_gone = conn.pipes.lock()[1].writer_closed;
+        let peer = conn.name(0);
+        embryo.with_proto(|s| s.st = LState::Connected { conn, side: 1 });
         Ok(Accepted {
             sock: embryo,
             peer,
@@ -702,7 +650,7 @@ impl Protocol for LocalSock {
         to: Option<&SockAddr>,
         _flags: MsgFlags,
     ) -> Result<usize> {
-        match self.ty {
+        match cx.me().ty() {
             SockType::STREAM => self.send_stream(cx, src, to),
             SockType::SEQPACKET => self.send_seqpacket(cx, src),
             _ => self.send_dgram(cx, src, to),
@@ -716,33 +664,32 @@ impl Protocol for LocalSock {
         flags: MsgFlags,
     ) -> Result<RecvInfo> {
         match &self.st {
-            LState::Connected { conn, side, peer } => {
-                Self::recv_conn(conn, *side, peer, cx, dst, flags)
+            LState::Connected { conn, side } => {
+                Self::recv_conn(conn, usize::from(*side), cx, dst, flags)
             }
-            LState::Dgram { rx, .. } => Self::recv_dgram(rx, cx, dst, flags),
+            LState::Dgram(d) => Self::recv_dgram(d, cx, dst, flags),
             // Linux: a stream socket that is not connected says EINVAL, seqpacket ENOTCONN.
-            _ if self.ty == SockType::STREAM => Err(Errno::EINVAL),
+            _ if cx.me().ty() == SockType::STREAM => Err(Errno::EINVAL),
             _ => Err(Errno::ENOTCONN),
         }
     }
 
     fn shutdown(&mut self, cx: &mut OpCtx<'_>, how: Shutdown) -> Result<()> {
         match &self.st {
-            LState::Connected { conn, side, .. } => {
-                let peer = 1 - *side;
-                if how.read() {
-                    conn.pipes[*side].lock().rd_shut = true;
+            LState::Connected { conn, side } => {
+                {
+                    let mut pipes = conn.pipes.lock();
+                    let (rx, tx) = rx_tx(&mut pipes, usize::from(*side));
+                    rx.rd_shut |= how.read();
+                    tx.wr_shut |= how.write();
                 }
-                if how.write() {
-                    conn.pipes[peer].lock().wr_shut = true;
-                }
-                cx.notify(&conn.ends[peer], CHANGED);
+                cx.notify(&conn.ends[1 - usize::from(*side)], CHANGED);
                 cx.notify(cx.me(), CHANGED);
                 Ok(())
             }
-            LState::Dgram { rx, .. } => {
+            LState::Dgram(d) => {
                 {
-                    let mut q = rx.q.lock();
+                    let mut q = d.q.lock();
                     q.rd_shut |= how.read();
                     q.wr_shut |= how.write();
                 }
@@ -754,18 +701,16 @@ impl Protocol for LocalSock {
     }
 
     fn close(&mut self, cx: &mut OpCtx<'_>) {
-        if let Some(name) = self.name.take() {
-            let mut map = self.names.map.lock();
-            if map
-                .get(name.bytes())
-                .is_some_and(|e| e.owner == cx.me().id())
-            {
-                map.remove(name.bytes());
-            }
-        }
+        let me = cx.me().id();
         match core::mem::replace(&mut self.st, LState::Closed) {
-            LState::Idle | LState::Closed => {}
+            LState::Closed => {}
+            LState::Idle(name) => {
+                if let Some(n) = name {
+                    self.names.release(&n, me);
+                }
+            }
             LState::Listening(b) => {
+                self.names.release(&b.name, me);
                 let pending = {
                     let mut q = b.q.lock();
                     q.closed = true;
@@ -775,49 +720,47 @@ impl Protocol for LocalSock {
                 // end of file, and their writes fail with EPIPE.
                 for p in pending {
                     {
-                        let mut c = p.conn.pipes[0].lock();
-                        c.wr_shut = true;
-                        c.writer_closed = true;
-                        c.reset = true;
-                    }
-                    {
-                        let mut s = p.conn.pipes[1].lock();
-                        s.rd_shut = true;
-                        s.clear();
+                        let mut pipes = p.conn.pipes.lock();
+                        let (client_rx, server_rx) = rx_tx(&mut pipes, 0);
+                        client_rx.wr_shut = true;
+                        client_rx.writer_closed = true;
+                        client_rx.reset = true;
+                        server_rx.rd_shut = true;
+                        server_rx.clear();
                     }
                     cx.peer_gone(&p.conn.ends[0], CHANGED);
                 }
             }
-            LState::Connected { conn, side, .. } => {
-                let peer = 1 - side;
-                let unread = {
-                    let mut p = conn.pipes[side].lock();
-                    p.rd_shut = true;
-                    let unread = p.has_data();
-                    p.clear();
-                    unread
-                };
+            LState::Connected { conn, side } => {
+                let side = usize::from(side);
+                if let Some(n) = conn.own_name(side) {
+                    self.names.release(n, me);
+                }
                 {
-                    let mut p = conn.pipes[peer].lock();
-                    p.wr_shut = true;
-                    p.writer_closed = true;
-                    p.reset |= unread;
+                    let mut pipes = conn.pipes.lock();
+                    let (rx, tx) = rx_tx(&mut pipes, side);
+                    rx.rd_shut = true;
+                    tx.reset |= rx.has_data();
+                    rx.clear();
+                    tx.wr_shut = true;
+                    tx.writer_closed = true;
                 }
-                cx.peer_gone(&conn.ends[peer], CHANGED);
+                cx.peer_gone(&conn.ends[1 - side], CHANGED);
             }
-            LState::Dgram { rx, peer } => {
-                let recs = {
-                    let mut q = rx.q.lock();
+            LState::Dgram(d) => {
+                let (name, recs) = {
+                    let mut q = d.q.lock();
                     q.closed = true;
-                    q.peer_id = None;
-                    q.payload = 0;
-                    core::mem::take(&mut q.recs)
+                    q.peer = None;
+                    (q.name.clone(), q.drain())
                 };
-                for d in recs {
-                    d.sender.wmem.fetch_sub(d.charge(), Ordering::AcqRel);
-                    cx.notify(&d.sender.owner, Events::OUT);
+                if let Some(n) = name {
+                    self.names.release(&n, me);
                 }
-                drop(peer);
+                for r in recs {
+                    r.sender.wmem.fetch_sub(r.charge(), Ordering::AcqRel);
+                    cx.notify(&r.sender.owner, Events::OUT);
+                }
             }
         }
     }
@@ -826,7 +769,7 @@ impl Protocol for LocalSock {
         let sndbuf = opts.sndbuf();
         match &self.st {
             // Linux: a connection-type socket that is not connected polls as writable and hung up.
-            LState::Idle => Events::OUT | Events::HUP,
+            LState::Idle(_) => Events::OUT | Events::HUP,
             LState::Listening(b) => {
                 if b.q.lock().pending.is_empty() {
                     Events::empty()
@@ -834,26 +777,19 @@ impl Protocol for LocalSock {
                     Events::IN
                 }
             }
-            LState::Connected { conn, side, .. } => {
-                let mut ev = Events::empty();
-                let rcv_shut = {
-                    let rx = conn.pipes[*side].lock();
-                    let shut = rx.wr_shut || rx.rd_shut;
-                    if rx.has_data() || shut {
-                        ev |= Events::IN;
-                    }
-                    if rx.reset {
-                        ev |= Events::ERR;
-                    }
-                    shut
-                };
-                let tx = conn.pipes[1 - *side].lock();
+            LState::Connected { conn, side } => {
+                let mut pipes = conn.pipes.lock();
+                let (rx, tx) = rx_tx(&mut pipes, usize::from(*side));
+                let rcv_shut = rx.wr_shut || rx.rd_shut;
                 let snd_shut = tx.wr_shut || tx.rd_shut;
-                let room = match tx.data {
-                    Data::Stream(_) => tx.used() < sndbuf,
-                    Data::Records(_) => tx.used() + RECORD_OVERHEAD <= sndbuf,
-                };
-                if room || snd_shut {
+                let mut ev = Events::empty();
+                if rx.has_data() || rcv_shut {
+                    ev |= Events::IN;
+                }
+                if rx.reset {
+                    ev |= Events::ERR;
+                }
+                if tx.has_room(sndbuf) || snd_shut {
                     ev |= Events::OUT;
                 }
                 if rcv_shut {
@@ -864,14 +800,14 @@ impl Protocol for LocalSock {
                 }
                 ev
             }
-            LState::Dgram { rx, peer } => {
+            LState::Dgram(d) => {
                 let mut ev = Events::empty();
-                let (rd, wr) = {
-                    let q = rx.q.lock();
-                    if !q.recs.is_empty() || q.rd_shut {
+                let (rd, wr, peer) = {
+                    let q = d.q.lock();
+                    if q.len() > 0 || q.rd_shut {
                         ev |= Events::IN;
                     }
-                    (q.rd_shut, q.wr_shut)
+                    (q.rd_shut, q.wr_shut, q.peer.clone())
                 };
                 if rd {
                     ev |= Events::RDHUP;
@@ -879,11 +815,11 @@ impl Protocol for LocalSock {
                 if rd && wr {
                     ev |= Events::HUP;
                 }
-                let mut writable = rx.wmem.load(Ordering::Acquire) + RECORD_OVERHEAD <= sndbuf;
+                let mut writable = d.wmem.load(Ordering::Acquire) + RECORD_OVERHEAD <= sndbuf;
                 if let (true, Some(p)) = (writable, peer) {
-                    let q = p.dst.q.lock();
-                    let me = rx.owner.id();
-                    writable = q.closed || q.peer_id == Some(me) || q.recs.len() < MAX_DGRAM_QLEN;
+                    let q = p.q.lock();
+                    let me = d.owner.id();
+                    writable = q.closed || q.peer_is(me) || q.len() < MAX_DGRAM_QLEN;
                 }
                 if writable || wr {
                     ev |= Events::OUT;
@@ -895,22 +831,31 @@ impl Protocol for LocalSock {
     }
 
     fn local_addr(&self) -> SockAddr {
-        self.my_addr()
+        match &self.st {
+            LState::Idle(n) => addr_of(&n.as_deref().cloned()),
+            LState::Listening(b) => SockAddr::Local(b.name.clone()),
+            LState::Connected { conn, side } => conn.name(usize::from(*side)),
+            LState::Dgram(d) => d.q.lock().name_addr(),
+            LState::Closed => SockAddr::Unnamed,
+        }
     }
 
     fn peer_addr(&self) -> Option<SockAddr> {
         match &self.st {
-            LState::Connected { peer, .. } => Some(peer.clone()),
-            LState::Dgram { peer: Some(p), .. } => Some(p.addr.clone()),
+            LState::Connected { conn, side } => Some(conn.name(1 - usize::from(*side))),
+            LState::Dgram(d) => {
+                let peer = d.q.lock().peer.clone()?;
+                Some(peer.q.lock().name_addr())
+            }
             _ => None,
         }
     }
 
     fn take_error(&mut self) -> Option<Errno> {
         match &self.st {
-            LState::Connected { conn, side, .. } => {
-                let mut p = conn.pipes[*side].lock();
-                core::mem::take(&mut p.reset).then_some(Errno::ECONNRESET)
+            LState::Connected { conn, side } => {
+                let mut pipes = conn.pipes.lock();
+                core::mem::take(&mut pipes[usize::from(*side)].reset).then_some(Errno::ECONNRESET)
             }
             _ => None,
         }
@@ -918,18 +863,21 @@ impl Protocol for LocalSock {
 
     fn has_error(&self) -> bool {
         match &self.st {
-            LState::Connected { conn, side, .. } => conn.pipes[*side].lock().reset,
+            LState::Connected { conn, side } => conn.pipes.lock()[usize::from(*side)].reset,
             _ => false,
         }
     }
 
     fn queues(&self) -> Queues {
         match &self.st {
-            LState::Connected { conn, side, .. } => Queues {
-                rx: conn.pipes[*side].lock().bytes(),
-                tx: conn.pipes[1 - *side].lock().bytes(),
-                ..Queues::default()
-            },
+            LState::Connected { conn, side } => {
+                let pipes = conn.pipes.lock();
+                Queues {
+                    rx: pipes[usize::from(*side)].bytes(),
+                    tx: pipes[1 - usize::from(*side)].bytes(),
+                    ..Queues::default()
+                }
+            }
             LState::Listening(b) => {
                 let q = b.q.lock();
                 Queues {
@@ -938,9 +886,9 @@ impl Protocol for LocalSock {
                     ..Queues::default()
                 }
             }
-            LState::Dgram { rx, .. } => Queues {
-                rx: rx.q.lock().payload,
-                tx: rx.wmem.load(Ordering::Acquire),
+            LState::Dgram(d) => Queues {
+                rx: d.q.lock().payload as usize,
+                tx: d.wmem.load(Ordering::Acquire),
                 ..Queues::default()
             },
             _ => Queues::default(),
@@ -949,9 +897,25 @@ impl Protocol for LocalSock {
 
     fn nread(&self) -> usize {
         match &self.st {
-            LState::Connected { conn, side, .. } => conn.pipes[*side].lock().nread(),
-            LState::Dgram { rx, .. } => rx.q.lock().recs.front().map_or(0, |d| d.data.len()),
+            LState::Connected { conn, side } => conn.pipes.lock()[usize::from(*side)].nread(),
+            LState::Dgram(d) => d.q.lock().front().map_or(0, |r| r.data.len()),
             _ => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod size_budget {
+    use core::mem::size_of;
+
+    /// An idle connected pair must stay under 512 bytes with its table entries: two socket
+    /// objects and a connection (or two datagram boxes), each one heap block. These budgets
+    /// keep each block in the allocator size class it fits in today.
+    #[test]
+    fn idle_pair_objects_stay_small() {
+        assert!(size_of::<crate::socket::SocketCore<super::LocalSock>>() <= 80);
+        assert!(size_of::<super::conn::Conn>() <= 80);
+        assert!(size_of::<super::dgram::DgramBox>() <= 72);
+        assert!(size_of::<super::LState>() <= 16);
     }
 }

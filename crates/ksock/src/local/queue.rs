@@ -102,12 +102,6 @@ impl StreamQ {
         }
         done
     }
-
-    pub(crate) fn clear(&mut self) {
-        self.segs.clear();
-        self.tail = BytesMut::new();
-        self.len = 0;
-    }
 }
 
 /// One record: most are a single slice.
@@ -208,12 +202,6 @@ impl RecordQ {
             self.payload -= full;
         }
         Some((n, full))
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.recs.clear();
-        self.charged = 0;
-        self.payload = 0;
     }
 }
 
