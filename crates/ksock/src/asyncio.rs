@@ -55,7 +55,19 @@ impl Socket {
 
     /// Sends a chain without copying; the chain is consumed whatever happens.
     pub async fn send_chain_async(&self, mut chain: Chain, flags: MsgFlags) -> Result<usize> {
-        self.sendmsg_async(&mut chain, None, flags).await
+        let mut sent = 0;
+        loop {
+            match poll_fn(|cx| self.poll_send_chain(cx, &mut chain, None, flags)).await {
+                Ok(n) => {
+                    sent += n;
+                    if self.ty() != SockType::STREAM || chain.is_empty() {
+                        return Ok(sent);
+                    }
+                }
+                Err(_) if sent > 0 => return Ok(sent),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Receives once into `dst` (whatever is there, at least one byte, a record, or end of

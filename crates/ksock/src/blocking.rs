@@ -7,7 +7,7 @@
 //! call a single attempt.
 
 use crate::addr::SockAddr;
-use crate::buf::{Chain, ChainSink, RecvSink};
+use crate::buf::{Chain, ChainSink, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
 use crate::socket::Socket;
@@ -44,8 +44,18 @@ std::thread_local! {
     };
 }
 
-/// How long to spin before parking: a few microseconds.
-const SPIN: u32 = 2000;
+/// How long a blocked call spins before it parks. A peer on another core usually answers
+/// well within this, and a park/unpark round trip costs about as much again (tens of
+/// microseconds on a virtual machine), so spinning this long wins whenever the answer comes
+/// and costs at most this much CPU when it does not.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Whether spinning can help: only with another core to run the peer. Asked once, since the
+/// standard library answers by reading cgroup files.
+fn may_spin() -> bool {
+    static CORES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
 
 /// When a wait that started now with `timeout` must end.
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
@@ -63,18 +73,21 @@ pub(crate) fn block_on<T>(
 ) -> Result<T> {
     PARKER.with(|(tw, waker)| {
         let mut cx = Context::from_waker(waker);
-        let spin = thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let spin = may_spin();
         loop {
             tw.woken.store(false, Ordering::Relaxed);
             if let Poll::Ready(r) = f(&mut cx) {
                 return r;
             }
             if spin {
-                for _ in 0..SPIN {
-                    if tw.woken.load(Ordering::Acquire) {
-                        break;
+                let start = Instant::now();
+                'spin: while start.elapsed() < SPIN {
+                    for _ in 0..64 {
+                        if tw.woken.load(Ordering::Acquire) {
+                            break 'spin;
+                        }
+                        core::hint::spin_loop();
                     }
-                    core::hint::spin_loop();
                 }
             }
             while !tw.woken.load(Ordering::Acquire) {
@@ -132,6 +145,15 @@ impl Socket {
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Result<usize> {
+        self.send_blocking(SendBuf::Copy(src), to, flags)
+    }
+
+    fn send_blocking(
+        &self,
+        mut src: SendBuf<'_>,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize> {
         if self.nonblocking_for(flags) {
             return match self.poll_send_inner(None, src, to, flags) {
                 Poll::Ready(r) => r,
@@ -141,17 +163,17 @@ impl Socket {
         let until = deadline(self.timeouts().1);
         if self.ty() != SockType::STREAM {
             return block_on(until, |cx| {
-                self.poll_send_inner(Some(cx), &mut *src, to, flags)
+                self.poll_send_inner(Some(cx), src.reborrow(), to, flags)
             });
         }
         let mut sent = 0;
         loop {
             match block_on(until, |cx| {
-                self.poll_send_inner(Some(cx), &mut *src, to, flags)
+                self.poll_send_inner(Some(cx), src.reborrow(), to, flags)
             }) {
                 Ok(n) => {
                     sent += n;
-                    if !src.has_remaining() {
+                    if src.remaining() == 0 {
                         return Ok(sent);
                     }
                 }
@@ -171,9 +193,11 @@ impl Socket {
         self.sendmsg(&mut &data[..], Some(to), MsgFlags::empty())
     }
 
-    /// Sends a chain without copying it; the chain is consumed whatever happens.
+    /// Sends a chain without copying it; the chain is consumed whatever happens (bytes a
+    /// partial stream send left over are dropped with it, as XNU's `sock_sendmbuf` frees the
+    /// mbufs whatever the result).
     pub fn send_chain(&self, mut chain: Chain, flags: MsgFlags) -> Result<usize> {
-        self.sendmsg(&mut chain, None, flags)
+        self.send_blocking(SendBuf::Share(&mut chain), None, flags)
     }
 
     /// Receives into `dst`. A blocking stream receive waits until `SO_RCVLOWAT` bytes (all

@@ -250,6 +250,32 @@ impl fmt::Debug for Chain {
     }
 }
 
+/// The bytes a send takes: copied from any buffer, or moved as shared slices out of a chain.
+pub enum SendBuf<'a> {
+    /// Bytes to copy (a plain buffer, scattered buffers, any [`Buf`]).
+    Copy(&'a mut dyn Buf),
+    /// A chain whose slices move into the receiver's queue without copying.
+    Share(&'a mut Chain),
+}
+
+impl SendBuf<'_> {
+    /// Bytes left to send.
+    pub fn remaining(&self) -> usize {
+        match self {
+            SendBuf::Copy(b) => b.remaining(),
+            SendBuf::Share(c) => c.len(),
+        }
+    }
+
+    /// A shorter-lived borrow of the same source (to retry an operation).
+    pub fn reborrow(&mut self) -> SendBuf<'_> {
+        match self {
+            SendBuf::Copy(b) => SendBuf::Copy(&mut **b),
+            SendBuf::Share(c) => SendBuf::Share(c),
+        }
+    }
+}
+
 /// Where received bytes go: a plain buffer (copied into) or a chain (shared slices).
 pub trait RecvSink {
     /// How many more bytes fit.
@@ -261,6 +287,12 @@ pub trait RecvSink {
     /// Takes `src`, sharing it where the sink can. The caller keeps `src.len() <= self.room()`.
     fn put_bytes(&mut self, src: Bytes) {
         self.put_slice(&src);
+    }
+
+    /// Whether [`put_bytes`](Self::put_bytes) keeps the slices (so a sender's buffer cannot
+    /// be reused after it).
+    fn shares(&self) -> bool {
+        false
     }
 }
 
@@ -304,6 +336,10 @@ impl RecvSink for ChainSink<'_> {
     fn put_bytes(&mut self, src: Bytes) {
         self.room -= src.len();
         self.chain.push(src);
+    }
+
+    fn shares(&self) -> bool {
+        true
     }
 }
 

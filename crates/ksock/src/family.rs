@@ -8,7 +8,7 @@
 //! ([`OpCtx::wait_on`]); the core turns that into polling, blocking and async calls.
 
 use crate::addr::SockAddr;
-use crate::buf::RecvSink;
+use crate::buf::{RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
 use crate::opt::Options;
@@ -18,7 +18,6 @@ use crate::state::State;
 use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use bytes::Buf;
 
 /// A shared reference to a socket object (not a user handle: holding one does not keep the
 /// socket open).
@@ -100,11 +99,13 @@ pub trait Protocol: Send + 'static {
     /// Takes the oldest pending connection.
     fn accept(&mut self, cx: &mut OpCtx<'_>) -> Result<Accepted>;
 
-    /// Sends from `src` (consuming what was sent); returns the byte count.
+    /// Sends from `src` (consuming what was sent); returns the byte count. A
+    /// [`SendBuf::Share`] source's slices are kept as they are (zero-copy); a
+    /// [`SendBuf::Copy`] source is copied, preferably outside any lock shared with the peer.
     fn send(
         &mut self,
         cx: &mut OpCtx<'_>,
-        src: &mut dyn Buf,
+        src: SendBuf<'_>,
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Result<usize>;

@@ -49,7 +49,7 @@ mod sync;
 pub mod types;
 
 pub use addr::{LocalName, SockAddr};
-pub use buf::{Chain, ChainSink, RecvSink};
+pub use buf::{Chain, ChainSink, RecvSink, SendBuf};
 pub use errno::{Errno, Result};
 pub use event::{Events, Upcall};
 pub use family::{Family, Protocol, SockRef};

@@ -10,7 +10,7 @@
 //! async form (`*_async`, runtime-agnostic).
 
 use crate::addr::SockAddr;
-use crate::buf::{Chain, ChainSink, RecvSink};
+use crate::buf::{Chain, ChainSink, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::{Events, Upcall, Waiters, deliver, mask_wants};
 use crate::family::{Accepted, Deferred, OpCtx, Progress, Protocol, SockRef};
@@ -852,8 +852,8 @@ impl Socket {
 
     // ----- data -----
 
-    /// Send, poll form: sends from `src` (advancing it past what was sent) to the peer, or to
-    /// `to` for unconnected datagrams. Records go whole or not at all; a stream send that
+    /// Send, poll form: copies from `src` (advancing it past what was sent) to the peer, or
+    /// to `to` for unconnected datagrams. Records go whole or not at all; a stream send that
     /// fits partly returns the part sent. `Ready(Err(EAGAIN))` only with
     /// [`MsgFlags::DONTWAIT`].
     pub fn poll_sendmsg(
@@ -868,13 +868,13 @@ impl Socket {
         } else {
             Some(cx)
         };
-        self.poll_send_inner(cx, src, to, flags)
+        self.poll_send_inner(cx, SendBuf::Copy(src), to, flags)
     }
 
     pub(crate) fn poll_send_inner(
         &self,
         cx: Option<&mut Context<'_>>,
-        src: &mut dyn Buf,
+        mut src: SendBuf<'_>,
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Poll<Result<usize>> {
@@ -882,7 +882,7 @@ impl Socket {
             if !MsgFlags::SEND.contains(flags) {
                 return Err(Errno::EOPNOTSUPP);
             }
-            l.proto.send(cx, &mut *src, to, flags)
+            l.proto.send(cx, src.reborrow(), to, flags)
         })
     }
 
@@ -925,9 +925,8 @@ impl Socket {
         })
     }
 
-    /// Sends a chain without copying its bytes. The chain is always consumed: on success,
-    /// bytes not sent (a partial stream send) are dropped with it, as XNU's `sock_sendmbuf`
-    /// frees the mbufs whatever happens.
+    /// Sends from a chain without copying: its slices move into the receiver's queue
+    /// (advancing the chain past what was sent).
     pub fn poll_send_chain(
         &self,
         cx: &mut Context<'_>,
@@ -935,7 +934,12 @@ impl Socket {
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Poll<Result<usize>> {
-        self.poll_sendmsg(cx, chain, to, flags)
+        let cx = if flags.contains(MsgFlags::DONTWAIT) {
+            None
+        } else {
+            Some(cx)
+        };
+        self.poll_send_inner(cx, SendBuf::Share(chain), to, flags)
     }
 
     /// Receives up to `max` bytes as a chain that shares the sender's bytes.

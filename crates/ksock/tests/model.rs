@@ -170,7 +170,8 @@ proptest! {
                 }
             }
             prop_assert_eq!(b.nread().unwrap(), model.len());
-            prop_assert_eq!(a.readiness().contains(Events::OUT), model.len() < cap);
+            // Writable (and a blocked writer woken) once the queue is at most half full.
+            prop_assert_eq!(a.readiness().contains(Events::OUT), model.len() <= cap / 2);
         }
         drop((a, b));
         assert_clean(&st);

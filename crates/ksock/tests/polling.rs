@@ -56,28 +56,90 @@ fn polling_in_a_loop_does_not_grow_the_waiter_list() {
 }
 
 #[test]
-fn full_writer_is_woken_by_reader() {
+fn full_writer_is_woken_when_half_drained_not_per_record() {
     let st = Stack::new();
     for ty in TYPES {
         let (a, b) = st.socketpair(Domain::LOCAL, ty, 0).unwrap();
         a.set_option(SockOpt::SndBuf, OptVal::Int(0)).unwrap();
-        let rec = vec![1u8; 1000];
-        while send_now(&a, &rec).is_ok() {}
+        let rec = vec![1u8; 500];
+        let mut queued = 0;
+        while send_now(&a, &rec).is_ok() {
+            queued += 1;
+        }
+        assert!(queued >= 4, "{ty}: {queued}");
         let (count, waker) = count_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(
             a.poll_sendmsg(&mut cx, &mut &rec[..], None, MsgFlags::empty())
                 .is_pending()
         );
-        recv_now(&b, 1000).unwrap();
+        assert!(!a.readiness().contains(Events::OUT));
+        recv_now(&b, 500).unwrap();
         assert_eq!(
             count.count(),
-            1,
-            "{ty}: reading made room and woke the writer"
+            0,
+            "{ty}: one record read is not yet a reason to wake"
         );
-        assert!(a.readiness().contains(Events::OUT));
+        let mut reads = 1;
+        while count.count() == 0 {
+            recv_now(&b, 500).unwrap();
+            reads += 1;
+            assert!(reads <= queued, "{ty}: drained without waking the writer");
+        }
+        assert_eq!(count.count(), 1);
+        assert!(
+            a.readiness().contains(Events::OUT),
+            "{ty}: woken when writable again"
+        );
+        assert!(reads < queued, "{ty}: woken before the queue emptied");
         drop((a, b));
     }
+    assert_clean(&st);
+}
+
+#[test]
+fn writer_of_a_large_record_is_woken_when_the_queue_empties() {
+    let st = Stack::new();
+    let (a, b) = st
+        .socketpair(Domain::LOCAL, SockType::SEQPACKET, 0)
+        .unwrap();
+    a.set_option(SockOpt::SndBuf, OptVal::Int(4096)).unwrap();
+    let cap = a.options().unwrap().sndbuf();
+    let small = vec![0u8; 1000];
+    for _ in 0..4 {
+        send_now(&a, &small).unwrap();
+    }
+    let big = vec![1u8; cap * 3 / 4];
+    let (count, waker) = count_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(
+        a.poll_sendmsg(&mut cx, &mut &big[..], None, MsgFlags::empty())
+            .is_pending()
+    );
+    let mut woken_at = Vec::new();
+    for i in 0..4 {
+        recv_now(&b, 1000).unwrap();
+        if count.count() > woken_at.len() {
+            woken_at.push(i);
+            // Woken at half: the big record still does not fit; wait again.
+            if a.poll_sendmsg(&mut cx, &mut &big[..], None, MsgFlags::empty())
+                .is_ready()
+            {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        woken_at,
+        vec![0, 3],
+        "woken at half, then when the queue empties"
+    );
+    assert_eq!(
+        b.nread().unwrap(),
+        big.len(),
+        "the retried send went through"
+    );
+    drop((a, b));
     assert_clean(&st);
 }
 

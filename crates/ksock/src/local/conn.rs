@@ -1,7 +1,7 @@
 //! Connections (stream and seqpacket) and listener backlogs.
 
 use super::LocalSock;
-use super::queue::{RECORD_OVERHEAD, RecordQ, StreamQ};
+use super::queue::{RecordQ, StreamQ};
 use crate::addr::{LocalName, SockAddr};
 use crate::family::SockRef;
 use crate::socket::SocketCore;
@@ -9,6 +9,7 @@ use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use bytes::BytesMut;
 
 /// A connection between two sockets: `pipes[i]` carries the bytes that `ends[i]` reads. One
 /// lock covers both directions (the critical sections are a few instructions long, and one
@@ -44,6 +45,17 @@ impl Conn {
     }
 }
 
+/// Whether a queue holding `used` bytes of a `cap`-byte send buffer polls as writable.
+///
+/// A send succeeds whenever it fits, but a blocked writer is woken (and `OUT` reported) only
+/// once the queue has drained to half the buffer, or emptied (so that a record larger than
+/// half the buffer is not stranded). Waking a writer for every record read would make a
+/// fast writer and its reader take turns, one wake-up per record; Linux AF_UNIX uses the same
+/// hysteresis (at a quarter).
+pub(crate) fn writable(used: usize, cap: usize) -> bool {
+    used <= cap / 2
+}
+
 /// Splits a connection's pipes into (the one `side` reads, the one `side` writes).
 pub(crate) fn rx_tx(p: &mut [Pipe; 2], side: usize) -> (&mut Pipe, &mut Pipe) {
     let (a, b) = p.split_at_mut(1);
@@ -54,19 +66,34 @@ pub(crate) fn rx_tx(p: &mut [Pipe; 2], side: usize) -> (&mut Pipe, &mut Pipe) {
     }
 }
 
+bitflags::bitflags! {
+    /// The state of one direction of a connection.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(crate) struct PipeFlags: u8 {
+        /// The writer sends no more (it shut its write side or closed): end of file after
+        /// the data.
+        const WR_SHUT = 1;
+        /// The reader reads no more (it shut its read side or closed): writes fail with
+        /// `EPIPE`.
+        const RD_SHUT = 2;
+        /// The reader sees `ECONNRESET` once, after the data (the writer closed with unread
+        /// data, or the connection was never accepted).
+        const RESET = 4;
+        /// The writer closed (not merely shut down).
+        const WRITER_CLOSED = 8;
+        /// One write is one record (seqpacket).
+        const RECORDS = 16;
+    }
+}
+
 /// One direction of a connection.
 pub(crate) struct Pipe {
     /// The bytes, allocated at the first write.
     q: Option<Box<Data>>,
-    records: bool,
-    /// The writer sends no more (it shut its write side or closed): end of file after the data.
-    pub(crate) wr_shut: bool,
-    /// The reader reads no more (it shut its read side or closed): writes fail with `EPIPE`.
-    pub(crate) rd_shut: bool,
-    /// The reader sees `ECONNRESET` once, after the data (the writer closed with unread data).
-    pub(crate) reset: bool,
-    /// The writer closed (not merely shut down).
-    pub(crate) writer_closed: bool,
+    /// The writer's send buffer as of its last send (the reader uses it to decide when a
+    /// blocked writer has room enough to be woken).
+    cap: u32,
+    flags: PipeFlags,
 }
 
 /// The bytes of a pipe.
@@ -77,19 +104,56 @@ pub(crate) enum Data {
 
 impl Pipe {
     fn new(records: bool) -> Pipe {
+        let flags = if records {
+            PipeFlags::RECORDS
+        } else {
+            PipeFlags::empty()
+        };
         Pipe {
             q: None,
-            records,
-            wr_shut: false,
-            rd_shut: false,
-            reset: false,
-            writer_closed: false,
+            cap: crate::opt::WMEM_DEFAULT,
+            flags,
         }
+    }
+
+    /// Whether `f` is set.
+    pub(crate) fn is(&self, f: PipeFlags) -> bool {
+        self.flags.intersects(f)
+    }
+
+    /// Sets `f`.
+    pub(crate) fn set(&mut self, f: PipeFlags) {
+        self.flags |= f;
+    }
+
+    /// Clears `f`, saying whether it was set.
+    pub(crate) fn take(&mut self, f: PipeFlags) -> bool {
+        let was = self.flags.contains(f);
+        self.flags.remove(f);
+        was
+    }
+
+    /// Whether this direction is shut (by either end).
+    pub(crate) fn shut(&self) -> bool {
+        self.is(PipeFlags::WR_SHUT | PipeFlags::RD_SHUT)
+    }
+
+    /// Records the writer's send buffer (on every send).
+    pub(crate) fn set_cap(&mut self, sndbuf: usize) {
+        self.cap = u32::try_from(sndbuf).unwrap_or(u32::MAX);
+    }
+
+    /// Whether a reader that brought the queue from `before` to the current level must wake
+    /// the writer: see [`writable`].
+    pub(crate) fn drained_enough(&self, before: usize) -> bool {
+        let cap = self.cap as usize;
+        let after = self.used();
+        (after == 0 && before > 0) || (!writable(before, cap) && writable(after, cap))
     }
 
     /// The queue, created on first use.
     pub(crate) fn data(&mut self) -> &mut Data {
-        let records = self.records;
+        let records = self.is(PipeFlags::RECORDS);
         self.q.get_or_insert_with(|| {
             Box::new(if records {
                 Data::Records(RecordQ::default())
@@ -104,6 +168,39 @@ impl Pipe {
         self.q.as_deref_mut()
     }
 
+    /// The stream queue (`None` for a record pipe, which a stream socket never has).
+    pub(crate) fn stream(&mut self) -> Option<&mut StreamQ> {
+        match self.data() {
+            Data::Stream(q) => Some(q),
+            Data::Records(_) => None,
+        }
+    }
+
+    /// The record queue (`None` for a stream pipe).
+    pub(crate) fn records(&mut self) -> Option<&mut RecordQ> {
+        match self.data() {
+            Data::Records(q) => Some(q),
+            Data::Stream(_) => None,
+        }
+    }
+
+    /// A buffer to copy the next large write into.
+    pub(crate) fn take_spare(&mut self) -> Option<BytesMut> {
+        match self.q.as_deref_mut()? {
+            Data::Stream(q) => q.take_spare(),
+            Data::Records(q) => q.take_spare(),
+        }
+    }
+
+    /// Keeps a buffer the reader is done with, for the writer's next large write.
+    pub(crate) fn give_spare(&mut self, m: BytesMut) {
+        match self.q.as_deref_mut() {
+            Some(Data::Stream(q)) => q.give_spare(m),
+            Some(Data::Records(q)) => q.give_spare(m),
+            None => {}
+        }
+    }
+
     /// Bytes charged against the writer's send buffer.
     pub(crate) fn used(&self) -> usize {
         match self.q.as_deref() {
@@ -113,13 +210,9 @@ impl Pipe {
         }
     }
 
-    /// Whether the writer can make progress with a send buffer of `sndbuf`.
-    pub(crate) fn has_room(&self, sndbuf: usize) -> bool {
-        if self.records {
-            self.used() + RECORD_OVERHEAD <= sndbuf
-        } else {
-            self.used() < sndbuf
-        }
+    /// Whether the writer polls as writable with a send buffer of `sndbuf`.
+    pub(crate) fn writable(&self, sndbuf: usize) -> bool {
+        writable(self.used(), sndbuf)
     }
 
     /// Payload bytes waiting.

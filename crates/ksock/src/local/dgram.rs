@@ -8,7 +8,8 @@ use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::AtomicUsize;
+use bytes::BytesMut;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// How many records a datagram socket holds from senders it is not connected to
 /// (`net.unix.max_dgram_qlen`).
@@ -19,15 +20,15 @@ pub const MAX_DGRAM_QLEN: usize = 10;
 pub(crate) struct DgramBox {
     pub(crate) owner: SockRef,
     /// Bytes (with per-record overhead) the owner sent that are not yet received.
-    pub(crate) wmem: AtomicUsize,
+    pub(crate) wmem: AtomicU32,
+    /// The owner's send buffer as of its last send (for waking it when `wmem` drains).
+    pub(crate) cap: AtomicU32,
     pub(crate) q: Mutex<DgramQ>,
 }
 
 pub(crate) struct DgramQ {
-    /// The records, allocated at the first one. Boxed on purpose: an idle socket then pays
-    /// one pointer instead of a queue header (idle sockets are the common case).
-    #[allow(clippy::box_collection)]
-    recs: Option<Box<VecDeque<Datagram>>>,
+    /// The records, allocated at the first one: an idle socket pays one pointer.
+    recs: Option<Box<Recs>>,
     /// Payload bytes queued.
     pub(crate) payload: u32,
     /// The owner closed: sends to it are refused.
@@ -40,6 +41,13 @@ pub(crate) struct DgramQ {
     pub(crate) peer: Option<Arc<DgramBox>>,
     /// The owner's name.
     pub(crate) name: Option<LocalName>,
+}
+
+/// A datagram socket's queued records, and a buffer for its own next large send.
+#[derive(Default)]
+pub(crate) struct Recs {
+    q: VecDeque<Datagram>,
+    spare: Option<BytesMut>,
 }
 
 /// One queued datagram.
@@ -57,28 +65,40 @@ impl Datagram {
 
 impl DgramQ {
     pub(crate) fn len(&self) -> usize {
-        self.recs.as_ref().map_or(0, |r| r.len())
+        self.recs.as_ref().map_or(0, |r| r.q.len())
     }
 
     pub(crate) fn front(&self) -> Option<&Datagram> {
-        self.recs.as_ref()?.front()
+        self.recs.as_ref()?.q.front()
     }
 
     pub(crate) fn pop(&mut self) -> Option<Datagram> {
-        let d = self.recs.as_mut()?.pop_front()?;
+        let d = self.recs.as_mut()?.q.pop_front()?;
         self.payload -= d.data.len() as u32;
         Some(d)
     }
 
     pub(crate) fn push(&mut self, d: Datagram) {
         self.payload += d.data.len() as u32;
-        self.recs.get_or_insert_default().push_back(d);
+        self.recs.get_or_insert_default().q.push_back(d);
     }
 
     /// Empties the queue, returning what was in it.
     pub(crate) fn drain(&mut self) -> VecDeque<Datagram> {
         self.payload = 0;
-        self.recs.take().map(|b| *b).unwrap_or_default()
+        self.recs.take().map(|b| b.q).unwrap_or_default()
+    }
+
+    /// A buffer for the owner's next large send.
+    pub(crate) fn take_spare(&mut self) -> Option<BytesMut> {
+        self.recs.as_mut()?.spare.take()
+    }
+
+    /// Keeps a buffer a receiver copied one of the owner's records out of.
+    pub(crate) fn give_spare(&mut self, m: BytesMut) {
+        if !self.closed {
+            self.recs.get_or_insert_default().spare = Some(m);
+        }
     }
 
     /// Whether `sender` (a socket id) is the owner's default peer.
@@ -97,10 +117,32 @@ impl DgramQ {
 }
 
 impl DgramBox {
+    /// Bytes the owner has queued elsewhere.
+    pub(crate) fn wmem(&self) -> usize {
+        self.wmem.load(Ordering::Acquire) as usize
+    }
+
+    /// Charges a record the owner sent (`sndbuf` is the owner's send buffer).
+    pub(crate) fn charge(&self, charge: usize, sndbuf: usize) {
+        self.cap
+            .store(u32::try_from(sndbuf).unwrap_or(u32::MAX), Ordering::Relaxed);
+        self.wmem.fetch_add(charge as u32, Ordering::AcqRel);
+    }
+
+    /// Returns a record's charge; true if the owner should be woken (see
+    /// [`super::conn::writable`]).
+    pub(crate) fn uncharge(&self, charge: usize) -> bool {
+        let before = self.wmem.fetch_sub(charge as u32, Ordering::AcqRel) as usize;
+        let after = before - charge;
+        let cap = self.cap.load(Ordering::Relaxed) as usize;
+        after == 0 || (!super::conn::writable(before, cap) && super::conn::writable(after, cap))
+    }
+
     pub(crate) fn new(owner: SockRef) -> DgramBox {
         DgramBox {
             owner,
-            wmem: AtomicUsize::new(0),
+            wmem: AtomicU32::new(0),
+            cap: AtomicU32::new(crate::opt::WMEM_DEFAULT),
             q: Mutex::new(DgramQ {
                 recs: None,
                 payload: 0,

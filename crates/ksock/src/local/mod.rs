@@ -17,7 +17,7 @@ mod queue;
 pub use dgram::MAX_DGRAM_QLEN;
 
 use crate::addr::{LocalName, SockAddr};
-use crate::buf::RecvSink;
+use crate::buf::{Chain, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
 use crate::family::{Accepted, Family, OpCtx, Progress, Protocol, SockRef};
@@ -30,11 +30,9 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use bytes::Buf;
-use conn::{Backlog, Conn, Data, Pending, rx_tx};
-use core::sync::atomic::Ordering;
-use dgram::{Datagram, DgramBox};
-use queue::{RECORD_OVERHEAD, Rec};
+use conn::{Backlog, Conn, Data, Pending, PipeFlags, rx_tx};
+use dgram::{Datagram, DgramBox, DgramQ};
+use queue::{COPY_OUTSIDE, RECORD_OVERHEAD, Rec, copy_in, deliver_all};
 
 /// Everything a peer can notice when a socket shuts down or goes away.
 const CHANGED: Events = Events::IN
@@ -323,7 +321,7 @@ impl LocalSock {
     fn send_stream(
         &mut self,
         cx: &mut OpCtx<'_>,
-        src: &mut dyn Buf,
+        src: SendBuf<'_>,
         to: Option<&SockAddr>,
     ) -> Result<usize> {
         let LState::Connected { conn, side } = &self.st else {
@@ -336,78 +334,111 @@ impl LocalSock {
         if to.is_some() {
             return Err(Errno::EISCONN);
         }
+        let side = usize::from(*side);
         let n = {
             let mut pipes = conn.pipes.lock();
-            let (_, tx) = rx_tx(&mut pipes, usize::from(*side));
-            if tx.wr_shut || tx.rd_shut {
+            let (_, tx) = rx_tx(&mut pipes, side);
+            if tx.shut() {
                 return Err(Errno::EPIPE);
             }
             let want = src.remaining();
             if want == 0 {
                 return Ok(0);
             }
-            let n = want.min(cx.opts().sndbuf().saturating_sub(tx.used()));
+            let sndbuf = cx.opts().sndbuf();
+            tx.set_cap(sndbuf);
+            let n = want.min(sndbuf.saturating_sub(tx.used()));
             if n == 0 {
                 return Err(Errno::EAGAIN);
             }
-            if let Data::Stream(q) = tx.data() {
-                q.push(src, n);
+            match src {
+                SendBuf::Copy(b) if n >= COPY_OUTSIDE => {
+                    // Copy without the lock, so the reader can drain meanwhile; room only
+                    // grows until then (this socket is the pipe's only writer).
+                    let spare = tx.take_spare();
+                    drop(pipes);
+                    let bytes = copy_in(b, n, spare);
+                    let mut pipes = conn.pipes.lock();
+                    let (_, tx) = rx_tx(&mut pipes, side);
+                    if tx.shut() {
+                        return Err(Errno::EPIPE);
+                    }
+                    tx.stream().ok_or(Errno::EINVAL)?.push_bytes(bytes);
+                }
+                src => tx.stream().ok_or(Errno::EINVAL)?.push(src, n),
             }
             n
         };
-        cx.notify(&conn.ends[1 - usize::from(*side)], Events::IN);
+        cx.notify(&conn.ends[1 - side], Events::IN);
         Ok(n)
     }
 
-    fn send_seqpacket(&mut self, cx: &mut OpCtx<'_>, src: &mut dyn Buf) -> Result<usize> {
+    fn send_seqpacket(&mut self, cx: &mut OpCtx<'_>, src: SendBuf<'_>) -> Result<usize> {
         let LState::Connected { conn, side } = &self.st else {
             return Err(Errno::ENOTCONN);
         };
+        let side = usize::from(*side);
         let len = src.remaining();
         let sndbuf = cx.opts().sndbuf();
         {
             let mut pipes = conn.pipes.lock();
-            let (rx, tx) = rx_tx(&mut pipes, usize::from(*side));
+            let (rx, tx) = rx_tx(&mut pipes, side);
             // As on Linux, a pending reset is reported (and cleared) by the next send.
-            if rx.reset {
-                rx.reset = false;
+            if rx.take(PipeFlags::RESET) {
                 return Err(Errno::ECONNRESET);
             }
             if len + RECORD_OVERHEAD > sndbuf {
                 return Err(Errno::EMSGSIZE);
             }
-            if tx.wr_shut || tx.rd_shut {
+            if tx.shut() {
                 return Err(Errno::EPIPE);
             }
+            tx.set_cap(sndbuf);
             if tx.used() + len + RECORD_OVERHEAD > sndbuf {
                 return Err(Errno::EAGAIN);
             }
-            if let Data::Records(q) = tx.data() {
-                q.push(Rec::take(src, len));
+            match src {
+                SendBuf::Copy(b) if len >= COPY_OUTSIDE => {
+                    let spare = tx.take_spare();
+                    drop(pipes);
+                    let rec = Rec::take(SendBuf::Copy(b), len, spare);
+                    let mut pipes = conn.pipes.lock();
+                    let (_, tx) = rx_tx(&mut pipes, side);
+                    if tx.shut() {
+                        return Err(Errno::EPIPE);
+                    }
+                    tx.records().ok_or(Errno::EINVAL)?.push(rec);
+                }
+                src => tx
+                    .records()
+                    .ok_or(Errno::EINVAL)?
+                    .push(Rec::take(src, len, None)),
             }
         }
-        cx.notify(&conn.ends[1 - usize::from(*side)], Events::IN);
+        cx.notify(&conn.ends[1 - side], Events::IN);
         Ok(len)
     }
 
     fn send_dgram(
         &mut self,
         cx: &mut OpCtx<'_>,
-        src: &mut dyn Buf,
+        src: SendBuf<'_>,
         to: Option<&SockAddr>,
     ) -> Result<usize> {
         let LState::Dgram(rx) = &self.st else {
             return Err(Errno::ENOTCONN);
         };
         let explicit = to.map(local_name).transpose()?;
-        let (peer, wr_shut, from) = {
-            let q = rx.q.lock();
-            (q.peer.clone(), q.wr_shut, q.name_addr())
+        let len = src.remaining();
+        let large = matches!(src, SendBuf::Copy(_)) && len >= COPY_OUTSIDE;
+        let (peer, wr_shut, from, spare) = {
+            let mut q = rx.q.lock();
+            let spare = if large { q.take_spare() } else { None };
+            (q.peer.clone(), q.wr_shut, q.name_addr(), spare)
         };
         if explicit.is_none() && peer.is_none() {
             return Err(Errno::ENOTCONN);
         }
-        let len = src.remaining();
         let sndbuf = cx.opts().sndbuf();
         let charge = len + RECORD_OVERHEAD;
         if charge > sndbuf {
@@ -416,7 +447,7 @@ impl LocalSock {
         if wr_shut {
             return Err(Errno::EPIPE);
         }
-        if rx.wmem.load(Ordering::Acquire) + charge > sndbuf {
+        if rx.wmem() + charge > sndbuf {
             return Err(Errno::EAGAIN);
         }
         let dst = match (&explicit, peer.as_ref()) {
@@ -435,33 +466,67 @@ impl LocalSock {
         };
         let me = cx.me().id();
         let to_self = Arc::ptr_eq(&dst, rx);
-        {
-            let mut q = dst.q.lock();
+        // Whether the receiver takes this record now; `Closed` means it is gone.
+        let admit = |q: &DgramQ| -> core::result::Result<(), Option<Errno>> {
             if q.closed {
-                drop(q);
-                if peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &dst)) {
-                    // The connected peer is gone: forget it, as Linux does.
-                    rx.q.lock().peer = None;
-                    cx.peer_gone(cx.me(), Events::OUT);
-                }
-                return Err(Errno::ECONNREFUSED);
+                return Err(None);
             }
             if !to_self && q.peer_is_other_than(me) {
-                return Err(Errno::EPERM);
+                return Err(Some(Errno::EPERM));
             }
             if q.rd_shut {
-                return Err(Errno::EPIPE);
+                return Err(Some(Errno::EPIPE));
             }
             if !to_self && !q.peer_is(me) && q.len() >= MAX_DGRAM_QLEN {
-                cx.wait_on(&dst.owner, Events::ROOM);
-                return Err(Errno::EAGAIN);
+                return Err(Some(Errno::EAGAIN));
             }
+            Ok(())
+        };
+        let refused = |cx: &mut OpCtx<'_>, why: Option<Errno>| -> Errno {
+            match why {
+                Some(e) => {
+                    if e == Errno::EAGAIN {
+                        cx.wait_on(&dst.owner, Events::ROOM);
+                    }
+                    e
+                }
+                None => {
+                    if peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &dst)) {
+                        // The connected peer is gone: forget it, as Linux does.
+                        rx.q.lock().peer = None;
+                        cx.peer_gone(cx.me(), Events::OUT);
+                    }
+                    Errno::ECONNREFUSED
+                }
+            }
+        };
+        // A large record is checked first and copied outside the receiver's lock.
+        let mut src = Some(src);
+        let copied = if large {
+            if let Err(why) = admit(&dst.q.lock()) {
+                return Err(refused(cx, why));
+            }
+            src.take().map(|s| Rec::take(s, len, spare))
+        } else {
+            None
+        };
+        {
+            let mut q = dst.q.lock();
+            if let Err(why) = admit(&q) {
+                drop(q);
+                return Err(refused(cx, why));
+            }
+            let data = match (copied, src) {
+                (Some(rec), _) => rec,
+                (None, Some(src)) => Rec::take(src, len, None),
+                (None, None) => return Err(Errno::EINVAL),
+            };
             q.push(Datagram {
-                data: Rec::take(src, len),
+                data,
                 from,
                 sender: rx.clone(),
             });
-            rx.wmem.fetch_add(charge, Ordering::AcqRel);
+            rx.charge(charge, sndbuf);
         }
         cx.notify(&dst.owner, Events::IN);
         Ok(len)
@@ -474,48 +539,82 @@ impl LocalSock {
         dst: &mut dyn RecvSink,
         flags: MsgFlags,
     ) -> Result<RecvInfo> {
+        /// What was taken from the queue: copied already, or to copy outside the lock.
+        enum Got {
+            Copied(usize, usize),
+            Segs(Chain),
+            Rec(Rec),
+        }
         let peek = flags.contains(MsgFlags::PEEK);
-        let mut pipes = conn.pipes.lock();
-        let (rx, _) = rx_tx(&mut pipes, side);
-        let got = match rx.data_if_any() {
-            Some(Data::Stream(q)) if q.len() > 0 => {
-                let n = q.pop_into(dst, peek);
-                Some((n, n, MsgFlags::empty()))
-            }
-            Some(Data::Records(q)) => q.pop_into(dst, peek).map(|(n, full)| {
-                let f = if n < full {
-                    MsgFlags::TRUNC | MsgFlags::EOR
-                } else {
-                    MsgFlags::EOR
-                };
-                (n, full, f)
-            }),
-            _ => None,
+        let (got, records, wake_writer) = {
+            let mut pipes = conn.pipes.lock();
+            let (rx, _) = rx_tx(&mut pipes, side);
+            let before = rx.used();
+            let room = dst.room();
+            let got = match rx.data_if_any() {
+                Some(Data::Stream(q)) if q.len() > 0 => {
+                    let n = room.min(q.len());
+                    if n < COPY_OUTSIDE && !dst.shares() {
+                        let k = q.pop_into(dst, peek);
+                        Some((Got::Copied(k, k), false))
+                    } else {
+                        Some((Got::Segs(q.pop_segs(n, peek)), false))
+                    }
+                }
+                Some(Data::Records(q)) if !q.is_empty() => {
+                    if q.front_len() < COPY_OUTSIDE && !dst.shares() {
+                        q.pop_into(dst, peek)
+                            .map(|(k, full)| (Got::Copied(k, full), true))
+                    } else {
+                        q.pop(peek).map(|r| (Got::Rec(r), true))
+                    }
+                }
+                _ => None,
+            };
+            let Some((got, records)) = got else {
+                if rx.take(PipeFlags::RESET) {
+                    return Err(Errno::ECONNRESET);
+                }
+                if rx.shut() {
+                    return Ok(RecvInfo {
+                        eof: true,
+                        ..RecvInfo::default()
+                    });
+                }
+                return Err(Errno::EAGAIN);
+            };
+            (got, records, !peek && rx.drained_enough(before))
         };
-        if let Some((len, full_len, out)) = got {
-            drop(pipes);
-            if !peek {
-                cx.notify(&conn.ends[1 - side], Events::OUT);
+        let (len, full_len, spare) = match got {
+            Got::Copied(k, full) => (k, full, None),
+            Got::Segs(c) => {
+                let n = c.len();
+                (n, n, deliver_all(c, dst))
             }
-            return Ok(RecvInfo {
-                len,
-                full_len,
-                flags: out,
-                from: conn.name(1 - side),
-                eof: false,
-            });
+            Got::Rec(r) => {
+                let full = r.len();
+                let (k, spare) = r.deliver(dst);
+                (k, full, spare)
+            }
+        };
+        if let Some(m) = spare {
+            rx_tx(&mut conn.pipes.lock(), side).0.give_spare(m);
         }
-        if rx.reset {
-            rx.reset = false;
-            return Err(Errno::ECONNRESET);
+        if wake_writer {
+            cx.notify(&conn.ends[1 - side], Events::OUT);
         }
-        if rx.wr_shut || rx.rd_shut {
-            return Ok(RecvInfo {
-                eof: true,
-                ..RecvInfo::default()
-            });
-        }
-        Err(Errno::EAGAIN)
+        let out = match (records, len < full_len) {
+            (false, _) => MsgFlags::empty(),
+            (true, false) => MsgFlags::EOR,
+            (true, true) => MsgFlags::EOR | MsgFlags::TRUNC,
+        };
+        Ok(RecvInfo {
+            len,
+            full_len,
+            flags: out,
+            from: conn.name(1 - side),
+            eof: false,
+        })
     }
 
     fn recv_dgram(
@@ -535,14 +634,31 @@ impl LocalSock {
             }
             return Err(Errno::EAGAIN);
         };
-        let len = d.data.put_into(dst);
         let full_len = d.data.len();
         let from = d.from.clone();
-        if !peek && let Some(d) = q.pop() {
+        let len;
+        if peek {
+            if full_len < COPY_OUTSIDE {
+                len = d.data.put_into(dst);
+            } else {
+                let data = d.data.clone();
+                drop(q);
+                len = data.put_into(dst);
+            }
+        } else if let Some(d) = q.pop() {
             drop(q);
-            d.sender.wmem.fetch_sub(d.charge(), Ordering::AcqRel);
-            cx.notify(&d.sender.owner, Events::OUT);
+            let charge = d.charge();
+            let (k, spare) = d.data.deliver(dst);
+            len = k;
+            if let Some(m) = spare {
+                d.sender.q.lock().give_spare(m);
+            }
+            if d.sender.uncharge(charge) {
+                cx.notify(&d.sender.owner, Events::OUT);
+            }
             cx.notify(cx.me(), Events::ROOM);
+        } else {
+            return Err(Errno::EAGAIN);
         }
         let f = if len < full_len {
             MsgFlags::TRUNC | MsgFlags::EOR
@@ -633,7 +749,7 @@ impl Protocol for LocalSock {
             return Err(Errno::EAGAIN);
         };
         cx.notify(cx.me(), Events::ROOM);
-        let peer_gone = conn.pipes.lock()[1].writer_closed;
+        let peer_gone = conn.pipes.lock()[1].is(PipeFlags::WRITER_CLOSED);
         let peer = conn.name(0);
         embryo.with_proto(|s| s.st = LState::Connected { conn, side: 1 });
         Ok(Accepted {
@@ -646,7 +762,7 @@ impl Protocol for LocalSock {
     fn send(
         &mut self,
         cx: &mut OpCtx<'_>,
-        src: &mut dyn Buf,
+        src: SendBuf<'_>,
         to: Option<&SockAddr>,
         _flags: MsgFlags,
     ) -> Result<usize> {
@@ -680,8 +796,12 @@ impl Protocol for LocalSock {
                 {
                     let mut pipes = conn.pipes.lock();
                     let (rx, tx) = rx_tx(&mut pipes, usize::from(*side));
-                    rx.rd_shut |= how.read();
-                    tx.wr_shut |= how.write();
+                    if how.read() {
+                        rx.set(PipeFlags::RD_SHUT);
+                    }
+                    if how.write() {
+                        tx.set(PipeFlags::WR_SHUT);
+                    }
                 }
                 cx.notify(&conn.ends[1 - usize::from(*side)], CHANGED);
                 cx.notify(cx.me(), CHANGED);
@@ -722,10 +842,9 @@ impl Protocol for LocalSock {
                     {
                         let mut pipes = p.conn.pipes.lock();
                         let (client_rx, server_rx) = rx_tx(&mut pipes, 0);
-                        client_rx.wr_shut = true;
-                        client_rx.writer_closed = true;
-                        client_rx.reset = true;
-                        server_rx.rd_shut = true;
+                        client_rx
+                            .set(PipeFlags::WR_SHUT | PipeFlags::WRITER_CLOSED | PipeFlags::RESET);
+                        server_rx.set(PipeFlags::RD_SHUT);
                         server_rx.clear();
                     }
                     cx.peer_gone(&p.conn.ends[0], CHANGED);
@@ -739,11 +858,12 @@ impl Protocol for LocalSock {
                 {
                     let mut pipes = conn.pipes.lock();
                     let (rx, tx) = rx_tx(&mut pipes, side);
-                    rx.rd_shut = true;
-                    tx.reset |= rx.has_data();
+                    rx.set(PipeFlags::RD_SHUT);
+                    if rx.has_data() {
+                        tx.set(PipeFlags::RESET);
+                    }
                     rx.clear();
-                    tx.wr_shut = true;
-                    tx.writer_closed = true;
+                    tx.set(PipeFlags::WR_SHUT | PipeFlags::WRITER_CLOSED);
                 }
                 cx.peer_gone(&conn.ends[1 - side], CHANGED);
             }
@@ -758,8 +878,9 @@ impl Protocol for LocalSock {
                     self.names.release(&n, me);
                 }
                 for r in recs {
-                    r.sender.wmem.fetch_sub(r.charge(), Ordering::AcqRel);
-                    cx.notify(&r.sender.owner, Events::OUT);
+                    if r.sender.uncharge(r.charge()) {
+                        cx.notify(&r.sender.owner, Events::OUT);
+                    }
                 }
             }
         }
@@ -780,16 +901,16 @@ impl Protocol for LocalSock {
             LState::Connected { conn, side } => {
                 let mut pipes = conn.pipes.lock();
                 let (rx, tx) = rx_tx(&mut pipes, usize::from(*side));
-                let rcv_shut = rx.wr_shut || rx.rd_shut;
-                let snd_shut = tx.wr_shut || tx.rd_shut;
+                let rcv_shut = rx.shut();
+                let snd_shut = tx.shut();
                 let mut ev = Events::empty();
                 if rx.has_data() || rcv_shut {
                     ev |= Events::IN;
                 }
-                if rx.reset {
+                if rx.is(PipeFlags::RESET) {
                     ev |= Events::ERR;
                 }
-                if tx.has_room(sndbuf) || snd_shut {
+                if tx.writable(sndbuf) || snd_shut {
                     ev |= Events::OUT;
                 }
                 if rcv_shut {
@@ -815,7 +936,7 @@ impl Protocol for LocalSock {
                 if rd && wr {
                     ev |= Events::HUP;
                 }
-                let mut writable = d.wmem.load(Ordering::Acquire) + RECORD_OVERHEAD <= sndbuf;
+                let mut writable = conn::writable(d.wmem(), sndbuf);
                 if let (true, Some(p)) = (writable, peer) {
                     let q = p.q.lock();
                     let me = d.owner.id();
@@ -855,7 +976,9 @@ impl Protocol for LocalSock {
         match &self.st {
             LState::Connected { conn, side } => {
                 let mut pipes = conn.pipes.lock();
-                core::mem::take(&mut pipes[usize::from(*side)].reset).then_some(Errno::ECONNRESET)
+                pipes[usize::from(*side)]
+                    .take(PipeFlags::RESET)
+                    .then_some(Errno::ECONNRESET)
             }
             _ => None,
         }
@@ -863,7 +986,9 @@ impl Protocol for LocalSock {
 
     fn has_error(&self) -> bool {
         match &self.st {
-            LState::Connected { conn, side } => conn.pipes.lock()[usize::from(*side)].reset,
+            LState::Connected { conn, side } => {
+                conn.pipes.lock()[usize::from(*side)].is(PipeFlags::RESET)
+            }
             _ => false,
         }
     }
@@ -888,7 +1013,7 @@ impl Protocol for LocalSock {
             }
             LState::Dgram(d) => Queues {
                 rx: d.q.lock().payload as usize,
-                tx: d.wmem.load(Ordering::Acquire),
+                tx: d.wmem(),
                 ..Queues::default()
             },
             _ => Queues::default(),

@@ -2,9 +2,11 @@
 //!
 //! Bytes are kept as shared [`Bytes`] slices, so a chain sent in is received as slices of
 //! the same memory. Small writes from plain buffers are packed into one growing tail buffer
-//! instead of one allocation each.
+//! instead of one allocation each. Large copies happen outside the connection's lock (the
+//! queue only moves slices), and the buffer of a large write that a reader copied out is
+//! handed back for the writer's next large write, so bulk transfers reuse warm memory.
 
-use crate::buf::{Chain, RecvSink};
+use crate::buf::{Chain, RecvSink, SendBuf};
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -12,10 +14,62 @@ use bytes::{Buf, Bytes, BytesMut};
 /// per datagram the same way: a record of `sndbuf - 32` bytes is the largest that fits).
 pub(crate) const RECORD_OVERHEAD: usize = 32;
 
+/// Copies at least this large are done outside the connection's lock.
+pub(crate) const COPY_OUTSIDE: usize = 4096;
+/// Buffers up to this size are kept for reuse.
+const MAX_SPARE: usize = 1 << 20;
+
 /// Pieces smaller than this are copied into the tail buffer rather than kept as slices.
 const PACK_BELOW: usize = 512;
 /// The size of a fresh tail buffer.
 const TAIL_CHUNK: usize = 4096;
+
+/// Copies `n` bytes of `src` into `spare` (if it is large enough) or a new buffer.
+pub(crate) fn copy_in(src: &mut dyn Buf, n: usize, spare: Option<BytesMut>) -> Bytes {
+    let mut m = match spare {
+        Some(mut m) => {
+            m.clear();
+            m.reserve(n);
+            m
+        }
+        None => BytesMut::with_capacity(n),
+    };
+    let mut left = n;
+    while left > 0 {
+        let c = src.chunk();
+        let k = c.len().min(left);
+        m.extend_from_slice(&c[..k]);
+        src.advance(k);
+        left -= k;
+    }
+    m.freeze()
+}
+
+/// Puts `b` into `sink`: shared if the sink keeps slices, copied otherwise. A large buffer
+/// that was copied out and is referenced nowhere else comes back for reuse.
+pub(crate) fn deliver(b: Bytes, sink: &mut dyn RecvSink) -> Option<BytesMut> {
+    if sink.shares() {
+        sink.put_bytes(b);
+        return None;
+    }
+    sink.put_slice(&b);
+    if b.len() < COPY_OUTSIDE {
+        return None;
+    }
+    b.try_into_mut().ok().filter(|m| m.capacity() <= MAX_SPARE)
+}
+
+/// Delivers slices in order; returns a buffer fit for reuse, if any.
+pub(crate) fn deliver_all(segs: Chain, sink: &mut dyn RecvSink) -> Option<BytesMut> {
+    let mut spare = None;
+    let mut segs = segs;
+    while let Some(b) = segs.pop_front() {
+        if let Some(m) = deliver(b, sink) {
+            spare = Some(m);
+        }
+    }
+    spare
+}
 
 /// A byte stream.
 #[derive(Default)]
@@ -23,6 +77,7 @@ pub(crate) struct StreamQ {
     segs: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    spare: Option<BytesMut>,
 }
 
 impl StreamQ {
@@ -30,8 +85,23 @@ impl StreamQ {
         self.len
     }
 
-    /// Moves `n` bytes from `src` in (the caller checked `n <= src.remaining()`).
-    pub(crate) fn push(&mut self, src: &mut dyn Buf, n: usize) {
+    /// Takes the sends, small or shared (large copies go through [`push_bytes`]).
+    pub(crate) fn push(&mut self, src: SendBuf<'_>, n: usize) {
+        match src {
+            SendBuf::Copy(b) => self.push_packed(b, n),
+            SendBuf::Share(c) => {
+                let mut left = n;
+                while left > 0 {
+                    let k = c.chunk().len().min(left);
+                    self.push_bytes(c.copy_to_bytes(k));
+                    left -= k;
+                }
+            }
+        }
+    }
+
+    /// Copies `n` bytes from `src` in, packing small pieces into the tail buffer.
+    fn push_packed(&mut self, src: &mut dyn Buf, n: usize) {
         let mut left = n;
         while left > 0 {
             let k = src.chunk().len().min(left);
@@ -42,13 +112,22 @@ impl StreamQ {
                 }
                 self.tail.extend_from_slice(&src.chunk()[..k]);
                 src.advance(k);
+                self.len += k;
             } else {
-                self.seal_tail();
-                self.segs.push_back(src.copy_to_bytes(k));
+                self.push_bytes(copy_in(src, k, None));
             }
             left -= k;
-            self.len += k;
         }
+    }
+
+    /// Appends a slice without copying.
+    pub(crate) fn push_bytes(&mut self, b: Bytes) {
+        if b.is_empty() {
+            return;
+        }
+        self.seal_tail();
+        self.len += b.len();
+        self.segs.push_back(b);
     }
 
     /// Turns the packed tail into a slice of its own, keeping order.
@@ -58,7 +137,17 @@ impl StreamQ {
         }
     }
 
-    /// Moves up to `sink.room()` bytes out (or copies them, with `peek`); returns the count.
+    /// A buffer to copy the next large write into.
+    pub(crate) fn take_spare(&mut self) -> Option<BytesMut> {
+        self.spare.take()
+    }
+
+    /// Keeps a buffer a reader is done with, for the next large write.
+    pub(crate) fn give_spare(&mut self, m: BytesMut) {
+        self.spare = Some(m);
+    }
+
+    /// Copies up to `sink.room()` bytes out under the lock (for small reads); returns the count.
     pub(crate) fn pop_into(&mut self, sink: &mut dyn RecvSink, peek: bool) -> usize {
         let want = sink.room().min(self.len);
         let mut done = 0;
@@ -78,52 +167,68 @@ impl StreamQ {
             }
             return done;
         }
-        while done < want {
-            let k;
+        let segs = self.pop_segs(want, false);
+        for b in segs.segments() {
+            sink.put_slice(b);
+        }
+        segs.len()
+    }
+
+    /// Moves up to `max` bytes out as slices (clones them, with `peek`), for copying outside
+    /// the lock.
+    pub(crate) fn pop_segs(&mut self, max: usize, peek: bool) -> Chain {
+        let want = max.min(self.len);
+        let mut out = Chain::new();
+        if peek {
+            self.seal_tail();
+            for s in &self.segs {
+                if out.len() == want {
+                    break;
+                }
+                out.push(s.slice(..s.len().min(want - out.len())));
+            }
+            return out;
+        }
+        while out.len() < want {
+            let need = want - out.len();
             if let Some(front) = self.segs.front_mut() {
-                k = front.len().min(want - done);
-                if k == front.len() {
+                if front.len() <= need {
                     if let Some(b) = self.segs.pop_front() {
-                        sink.put_bytes(b);
+                        out.push(b);
                     }
                 } else {
-                    sink.put_bytes(front.split_to(k));
+                    out.push(front.split_to(need));
                 }
             } else {
-                k = self.tail.len().min(want - done);
-                sink.put_bytes(self.tail.split_to(k).freeze());
+                let k = self.tail.len().min(need);
+                out.push(self.tail.split_to(k).freeze());
             }
-            done += k;
         }
-        self.len -= done;
+        self.len -= want;
         if self.len == 0 {
             // Let the next small write reuse the tail's space instead of a new buffer.
             self.tail.clear();
         }
-        done
+        out
     }
 }
 
 /// One record: most are a single slice.
+#[derive(Clone)]
 pub(crate) enum Rec {
     One(Bytes),
     Many(Chain),
 }
 
 impl Rec {
-    /// Takes `n` bytes from `src` as one record.
-    pub(crate) fn take(src: &mut dyn Buf, n: usize) -> Rec {
-        if src.chunk().len() >= n {
-            return Rec::One(src.copy_to_bytes(n));
+    /// Takes `n` bytes from `src` as one record (copying a plain buffer, sharing a chain's
+    /// slices); `spare` is a buffer to copy into, if one is at hand.
+    pub(crate) fn take(src: SendBuf<'_>, n: usize, spare: Option<BytesMut>) -> Rec {
+        match src {
+            SendBuf::Copy(b) => Rec::One(copy_in(b, n, spare)),
+            SendBuf::Share(c) if c.chunk().len() >= n => Rec::One(c.copy_to_bytes(n)),
+            SendBuf::Share(c) => Rec::Many(c.split_to(n)),
         }
-        let mut c = Chain::new();
-        let mut left = n;
-        while left > 0 {
-            let k = src.chunk().len().min(left);
-            c.push(src.copy_to_bytes(k));
-            left -= k;
-        }
-        Rec::Many(c)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -133,11 +238,25 @@ impl Rec {
         }
     }
 
-    /// Puts as much as fits into `sink`; returns the count.
+    /// Puts as much as fits into `sink` (the rest of the record is dropped); returns the
+    /// count and a buffer fit for reuse, if any.
+    pub(crate) fn deliver(self, sink: &mut dyn RecvSink) -> (usize, Option<BytesMut>) {
+        let want = sink.room().min(self.len());
+        match self {
+            Rec::One(b) if want == b.len() => (want, deliver(b, sink)),
+            Rec::One(b) => {
+                sink.put_slice(&b[..want]);
+                (want, None)
+            }
+            Rec::Many(mut c) => (want, deliver_all(c.split_to(want), sink)),
+        }
+    }
+
+    /// Copies as much as fits into `sink` without consuming; returns the count.
     pub(crate) fn put_into(&self, sink: &mut dyn RecvSink) -> usize {
         let want = sink.room().min(self.len());
         match self {
-            Rec::One(b) => sink.put_bytes(b.slice(..want)),
+            Rec::One(b) => sink.put_slice(&b[..want]),
             Rec::Many(c) => {
                 let mut done = 0;
                 for s in c.segments() {
@@ -145,7 +264,7 @@ impl Rec {
                         break;
                     }
                     let k = s.len().min(want - done);
-                    sink.put_bytes(s.slice(..k));
+                    sink.put_slice(&s[..k]);
                     done += k;
                 }
             }
@@ -161,6 +280,7 @@ pub(crate) struct RecordQ {
     /// Bytes charged to the sender: payload plus [`RECORD_OVERHEAD`] per record.
     charged: usize,
     payload: usize,
+    spare: Option<BytesMut>,
 }
 
 impl RecordQ {
@@ -186,28 +306,44 @@ impl RecordQ {
         self.recs.push_back(r);
     }
 
-    /// Receives the first record into `sink`: returns (bytes placed, record length), or
-    /// `None` if empty. Without `peek` the record is removed, truncated or not.
+    /// Takes the first record out (or a copy of it, with `peek`).
+    pub(crate) fn pop(&mut self, peek: bool) -> Option<Rec> {
+        if peek {
+            return self.recs.front().cloned();
+        }
+        let r = self.recs.pop_front()?;
+        self.charged -= r.len() + RECORD_OVERHEAD;
+        self.payload -= r.len();
+        Some(r)
+    }
+
+    /// Receives the first record into `sink` under the lock (for small records): returns
+    /// (bytes placed, record length), or `None` if empty.
     pub(crate) fn pop_into(
         &mut self,
         sink: &mut dyn RecvSink,
         peek: bool,
     ) -> Option<(usize, usize)> {
-        let r = self.recs.front()?;
-        let full = r.len();
-        let n = r.put_into(sink);
-        if !peek {
-            self.recs.pop_front();
-            self.charged -= full + RECORD_OVERHEAD;
-            self.payload -= full;
-        }
-        Some((n, full))
+        let full = self.recs.front()?.len();
+        let r = self.pop(peek)?;
+        Some((r.put_into(sink), full))
+    }
+
+    /// A buffer to copy the next large record into.
+    pub(crate) fn take_spare(&mut self) -> Option<BytesMut> {
+        self.spare.take()
+    }
+
+    /// Keeps a buffer a reader is done with.
+    pub(crate) fn give_spare(&mut self, m: BytesMut) {
+        self.spare = Some(m);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buf::ChainSink;
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -223,11 +359,11 @@ mod tests {
     fn small_writes_pack_and_keep_order() {
         let mut q = StreamQ::default();
         for i in 0..100u8 {
-            q.push(&mut &[i, i][..], 2);
+            q.push(SendBuf::Copy(&mut &[i, i][..]), 2);
         }
         let big = vec![7u8; 1000];
-        q.push(&mut &big[..], 1000);
-        q.push(&mut &b"end"[..], 3);
+        q.push(SendBuf::Copy(&mut &big[..]), 1000);
+        q.push(SendBuf::Copy(&mut &b"end"[..]), 3);
         assert_eq!(q.len(), 1203);
         assert!(
             q.segs.len() <= 3,
@@ -251,21 +387,48 @@ mod tests {
         let b = Bytes::from(vec![1u8; 4096]);
         let ptr = b.as_ptr();
         let mut c = Chain::from(b);
-        q.push(&mut c, 4096);
-        let mut out = Chain::new();
-        let n = q.pop_into(&mut crate::buf::ChainSink::new(&mut out, 100), false);
-        assert_eq!(n, 100);
+        q.push(SendBuf::Share(&mut c), 4096);
+        let out = q.pop_segs(100, false);
+        assert_eq!(out.len(), 100);
         assert_eq!(out.segments().next().unwrap().as_ptr(), ptr);
         assert_eq!(q.len(), 3996);
+        let mut rest = Chain::new();
+        let mut sink = ChainSink::new(&mut rest, 10_000);
+        assert!(
+            deliver_all(q.pop_segs(10_000, false), &mut sink).is_none(),
+            "shared, not recycled"
+        );
+        assert_eq!(rest.len(), 3996);
+    }
+
+    #[test]
+    fn large_copied_buffers_are_recycled_once_read() {
+        let mut q = StreamQ::default();
+        let data = vec![5u8; 8192];
+        let bytes = copy_in(&mut &data[..], 8192, q.take_spare());
+        let ptr = bytes.as_ptr();
+        q.push_bytes(bytes);
+        let mut out = vec![0u8; 8192];
+        let mut sink: &mut [u8] = &mut out;
+        let spare = deliver_all(q.pop_segs(8192, false), &mut sink)
+            .expect("a copied-out buffer is reusable");
+        assert_eq!(out, data);
+        q.give_spare(spare);
+        let again = copy_in(&mut &data[..4096], 4096, q.take_spare());
+        assert_eq!(
+            again.as_ptr(),
+            ptr,
+            "the next large write reuses the buffer"
+        );
     }
 
     #[test]
     fn peek_copies_without_consuming() {
         let mut q = StreamQ::default();
-        q.push(&mut &b"abc"[..], 3);
+        q.push(SendBuf::Copy(&mut &b"abc"[..]), 3);
         let big = vec![b'x'; 600];
-        q.push(&mut &big[..], 600);
-        q.push(&mut &b"yz"[..], 2);
+        q.push(SendBuf::Copy(&mut &big[..]), 600);
+        q.push(SendBuf::Copy(&mut &b"yz"[..]), 2);
         let mut out = vec![0u8; 700];
         let mut s: &mut [u8] = &mut out;
         assert_eq!(q.pop_into(&mut s, true), 605);
@@ -278,8 +441,8 @@ mod tests {
     #[test]
     fn records_truncate_and_charge_overhead() {
         let mut q = RecordQ::default();
-        q.push(Rec::take(&mut &b"hello"[..], 5));
-        q.push(Rec::take(&mut &b""[..], 0));
+        q.push(Rec::take(SendBuf::Copy(&mut &b"hello"[..]), 5, None));
+        q.push(Rec::take(SendBuf::Copy(&mut &b""[..]), 0, None));
         assert_eq!(q.charged(), 5 + 2 * RECORD_OVERHEAD);
         let mut buf = [0u8; 2];
         let mut s: &mut [u8] = &mut buf;
@@ -304,7 +467,7 @@ mod tests {
         let mut src: Chain = [Bytes::from_static(b"ab"), Bytes::from_static(b"cd")]
             .into_iter()
             .collect();
-        let r = Rec::take(&mut src, 4);
+        let r = Rec::take(SendBuf::Share(&mut src), 4, None);
         assert_eq!(r.len(), 4);
         let mut out = [0u8; 3];
         let mut s: &mut [u8] = &mut out;
