@@ -13,6 +13,7 @@ use crate::event::Events;
 use crate::socket::Socket;
 use crate::types::{MsgFlags, RecvInfo, SockType};
 use bytes::Buf;
+use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ impl Wake for ThreadWaker {
 }
 
 std::thread_local! {
+    static SPIN: SpinBudget = const { SpinBudget(Cell::new(SpinBudget::START_NS)) };
     static PARKER: (Arc<ThreadWaker>, Waker) = {
         let tw = Arc::new(ThreadWaker { thread: thread::current(), woken: AtomicBool::new(false) });
         let w = Waker::from(tw.clone());
@@ -44,11 +46,34 @@ std::thread_local! {
     };
 }
 
-/// How long a blocked call spins before it parks. A peer on another core usually answers
-/// well within this, and a park/unpark round trip costs about as much again (tens of
-/// microseconds on a virtual machine), so spinning this long wins whenever the answer comes
-/// and costs at most this much CPU when it does not.
-const SPIN: Duration = Duration::from_micros(50);
+/// The longest a blocked call spins before it parks. A peer on another core usually
+/// answers well within this, and a park/unpark round trip costs about as much again (tens of
+/// microseconds on a virtual machine).
+const SPIN_MAX: Duration = Duration::from_micros(50);
+
+/// How long a thread spins now: it doubles after a spin that saw the wake-up, halves after
+/// one that did not (so on a loaded machine, where the peer is not running while we spin,
+/// threads soon park at once), like glibc's adaptive mutexes.
+struct SpinBudget(Cell<u32>);
+
+impl SpinBudget {
+    const START_NS: u32 = 4_000;
+    const MIN_NS: u32 = 250;
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(u64::from(self.0.get()))
+    }
+
+    fn record(&self, caught: bool) {
+        let b = self.0.get();
+        let max = SPIN_MAX.as_nanos() as u32;
+        self.0.set(if caught {
+            (b.saturating_mul(2)).clamp(Self::MIN_NS, max)
+        } else {
+            b / 2
+        });
+    }
+}
 
 /// Whether spinning can help: only with another core to run the peer. Asked once, since the
 /// standard library answers by reading cgroup files.
@@ -80,14 +105,20 @@ pub(crate) fn block_on<T>(
                 return r;
             }
             if spin {
-                let start = Instant::now();
-                'spin: while start.elapsed() < SPIN {
-                    for _ in 0..64 {
-                        if tw.woken.load(Ordering::Acquire) {
-                            break 'spin;
+                let budget = SPIN.with(SpinBudget::get);
+                if !budget.is_zero() {
+                    let start = Instant::now();
+                    let mut caught = false;
+                    'spin: while start.elapsed() < budget {
+                        for _ in 0..64 {
+                            if tw.woken.load(Ordering::Acquire) {
+                                caught = true;
+                                break 'spin;
+                            }
+                            core::hint::spin_loop();
                         }
-                        core::hint::spin_loop();
                     }
+                    SPIN.with(|s| s.record(caught));
                 }
             }
             while !tw.woken.load(Ordering::Acquire) {
