@@ -206,7 +206,10 @@ pub(crate) fn install_upcall(s: &Socket, up: SockUpcall, park: &Arc<dyn Park>) -
         let repr = match weak.upgrade() {
             Some(h) if below_lowat(&h, ev) => return,
             Some(h) => Repr::Open(h),
-            None => Repr::Closed(ident),
+            // The close itself (the core says NVAL once, when it closes the socket); news
+            // about a socket that has closed meanwhile is stale and goes nowhere.
+            None if ev.contains(Events::NVAL) => Repr::Closed(ident),
+            None => return,
         };
         let so = Sock {
             repr,
