@@ -36,17 +36,19 @@
 //! ([`FIONBIO`] off) and the call has no `MSG_DONTWAIT`; it then sleeps through the
 //! [`Park`] the [`Kpi`] was made with, until woken, until the socket's `SO_RCVTIMEO` /
 //! `SO_SNDTIMEO` runs out (`EWOULDBLOCK`, or the partial count), or until the park reports
-//! `EINTR`. With the default `std` feature, [`Kpi::with_threads`] parks std threads; a
+//! `EINTR`. With the default `std` feature, `Kpi::with_threads` parks std threads; a
 //! kernel built with `--no-default-features` supplies its own [`Park`].
 //!
 //! # Upcalls
 //!
 //! A socket's upcall fires when there is data past the low-water mark, room to write, a
 //! connection to accept, a connect completed or failed, a shutdown (either side), the
-//! peer's close, and once more at its own close. It runs with no lock held, may not block
-//! ([`WaitF::DontWait`]), may run concurrently on several threads and may be spurious. It
-//! may call any `sock_*` function with `MSG_DONTWAIT` on the socket it gets. Upcalls that
-//! already started may still be running on other threads when `sock_close` returns.
+//! peer's close, and exactly once more at its own close (on a socket where every call is
+//! `EBADF`). It runs with no lock held, may not block ([`WaitF::DontWait`]), may run
+//! concurrently on several threads and may be spurious. It may call any `sock_*` function
+//! with `MSG_DONTWAIT` on the socket it gets. Upcalls that already started may still be
+//! running on other threads when `sock_close` returns; while one runs, it holds a
+//! reference, so a `sock_close` racing with it finishes when it returns.
 //!
 //! # Example: an in-kernel style client
 //!

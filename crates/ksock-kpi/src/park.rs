@@ -4,7 +4,7 @@
 //! blocking KPI call polls, and while the answer is `Pending` it sleeps through the [`Park`]
 //! the [`Kpi`](crate::Kpi) was made with, until the waker fires, the socket's timeout
 //! (`SO_RCVTIMEO` / `SO_SNDTIMEO`, or `sock_connectwait`'s) runs out, or the sleep is
-//! interrupted (`EINTR`, for kernels with signals). With the `std` feature, [`ThreadPark`]
+//! interrupted (`EINTR`, for kernels with signals). With the `std` feature, `ThreadPark`
 //! does this with std threads.
 
 use core::task::{Context, Poll, Waker};

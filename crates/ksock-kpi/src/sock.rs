@@ -168,9 +168,10 @@ type UpcallFn = dyn Fn(&Sock, WaitF) + Send + Sync;
 /// The function receives the socket, the cookie and [`WaitF`]. It fires when there is data
 /// past the receive low-water mark (`SO_RCVLOWAT`), room to write, a connection to accept,
 /// when a connect completed or failed, on shutdown (either side), when the peer closed, and
-/// once more when the socket itself closes. It runs with no lock held; it must not block;
-/// it may run concurrently on several threads, and may be spurious: it says "look", the
-/// socket's state says what happened.
+/// exactly once more when the socket itself closes, with a socket on which every call is
+/// `EBADF` (news that reaches a socket after it closed is dropped). It runs with no lock
+/// held; it must not block; it may run concurrently on several threads, and may be
+/// spurious: it says "look", the socket's state says what happened.
 ///
 /// Cloning shares the function and the cookie: passing a clone of a listener's upcall to
 /// [`sock_accept`](crate::sock_accept) does what XNU's `MSG_USEUPCALL` did. The cookie is
