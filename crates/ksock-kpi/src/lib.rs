@@ -67,7 +67,7 @@
 //!
 //! // The client: its upcall counts the times it was told to look at the socket.
 //! let looks = Arc::new(AtomicUsize::new(0));
-//! let upcall = SockUpcall::new(looks.clone(), |_so: &Sock, looks: &Arc<AtomicUsize>, _waitf| {
+//! let upcall = SockUpcall::new(looks.clone(), |_so, looks, _waitf| {
 //!     looks.fetch_add(1, Ordering::Relaxed);
 //! });
 //! let client = sock_socket(&kpi, Domain::LOCAL, SockType::STREAM, 0, Some(upcall))?;

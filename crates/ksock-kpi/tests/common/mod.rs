@@ -9,8 +9,61 @@ use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
 
+/// A KPI whose blocking calls park threads: the crate's `ThreadPark`, or, in a build
+/// without the `std` feature (the core then has spin locks, as in a kernel), a parker
+/// supplied from outside as a kernel would.
 pub fn kpi() -> Kpi {
-    Kpi::with_threads(Stack::new())
+    #[cfg(feature = "std")]
+    return Kpi::with_threads(Stack::new());
+    #[cfg(not(feature = "std"))]
+    return Kpi::new(Stack::new(), Arc::new(outside::Threads::default()));
+}
+
+#[cfg(not(feature = "std"))]
+mod outside {
+    use ksock::Result;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+    use std::thread::{self, Thread};
+    use std::time::{Duration, Instant};
+
+    pub struct Threads {
+        origin: Instant,
+    }
+
+    impl Default for Threads {
+        fn default() -> Self {
+            Threads {
+                origin: Instant::now(),
+            }
+        }
+    }
+
+    struct Unpark(Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    impl ksock_kpi::Park for Threads {
+        fn waker(&self) -> Waker {
+            Waker::from(Arc::new(Unpark(thread::current())))
+        }
+
+        fn park(&self, timeout: Option<Duration>) -> Result<()> {
+            match timeout {
+                Some(t) => thread::park_timeout(t),
+                None => thread::park(),
+            }
+            Ok(())
+        }
+
+        fn now(&self) -> Duration {
+            self.origin.elapsed()
+        }
+    }
 }
 
 pub fn addr(n: &str) -> SockAddr {
