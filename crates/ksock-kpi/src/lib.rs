@@ -46,9 +46,11 @@
 //! peer's close, and exactly once more at its own close (on a socket where every call is
 //! `EBADF`). It runs with no lock held, may not block ([`WaitF::DontWait`]), may run
 //! concurrently on several threads and may be spurious. It may call any `sock_*` function
-//! with `MSG_DONTWAIT` on the socket it gets. Upcalls that already started may still be
-//! running on other threads when `sock_close` returns; while one runs, it holds a
-//! reference, so a `sock_close` racing with it finishes when it returns.
+//! with `MSG_DONTWAIT` on the socket it gets; it runs on the thread whose call changed the
+//! socket, so a call made in an upcall may run the peer's upcall inside it (as XNU's
+//! `sorwakeup` does). Upcalls that already started may still be running on other threads
+//! when `sock_close` returns; while one runs, it holds a reference, so a `sock_close`
+//! racing with it finishes when it returns.
 //!
 //! # Example: an in-kernel style client
 //!
