@@ -714,3 +714,29 @@ fn an_error_after_a_partial_receive_is_kept_for_the_next_call() {
     drop(s);
     assert_clean(&k);
 }
+
+#[test]
+fn peek_leaves_the_bytes_for_the_next_receive() {
+    for ty in CONN_TYPES {
+        let k = kpi();
+        let (c, s) = pair(&k, ty);
+        send_now(&c, b"hello").unwrap();
+        send_now(&c, b"world").unwrap();
+        let peeked = sock_receivembuf(&s, None, 3, MsgFlags::PEEK).unwrap();
+        assert_eq!(peeked.to_vec(), b"hel", "{ty}");
+        let mut buf = [0u8; 32];
+        let mut iov = [&mut buf[..]];
+        let mut msg = RecvMsg::new(&mut iov);
+        let n = sock_receive(&s, &mut msg, MsgFlags::PEEK | MsgFlags::DONTWAIT).unwrap();
+        let want: &[u8] = if ty == SockType::STREAM {
+            b"helloworld"
+        } else {
+            b"hello"
+        };
+        assert_eq!(&buf[..n], want, "{ty}");
+        let all = sock_receivembuf(&s, None, 32, MsgFlags::DONTWAIT).unwrap();
+        assert_eq!(all.to_vec(), want, "{ty}: peeking consumed nothing");
+        drop((c, s));
+        assert_clean(&k);
+    }
+}
