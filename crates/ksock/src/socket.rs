@@ -294,9 +294,10 @@ impl SocketCore {
         }
     }
 
-    /// Keeps an error met after a blocking receive already returned bytes, for the next call.
-    #[cfg_attr(not(feature = "std"), allow(dead_code))]
-    pub(crate) fn stash_error(&self, e: Errno) {
+    /// Keeps an error met after a blocking receive already returned bytes, for the next call
+    /// (as `SO_ERROR`; a pending error is not overwritten). Faces that build their own
+    /// blocking loops on the poll forms use it the same way.
+    pub fn stash_error(&self, e: Errno) {
         let mut g = self.lock.lock();
         if g.flags & F_RELEASED == 0 && g.so_error().is_none() {
             g.set_so_error(e);
