@@ -5,9 +5,9 @@ use crate::msg::{IovBuf, IovSink, RecvMsg, SendMsg};
 use crate::park::{Park, block_on, deadline};
 use crate::sock::{Kpi, Sock, SockUpcall, install_upcall};
 use crate::sockaddr;
-use bytes::Buf;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
+use ksock::SendBuf;
 use ksock::opt::SockOpt;
 use ksock::{
     Chain, ChainSink, Domain, Errno, Events, MsgFlags, OptVal, RecvInfo, RecvSink, Result,
@@ -395,7 +395,13 @@ pub fn sock_send(so: &Sock, msg: &SendMsg<'_>, flags: MsgFlags) -> Result<usize>
     if msg.iov.is_empty() {
         return Err(Errno::EINVAL);
     }
-    send(so, s, &mut IovBuf::new(msg.iov), msg.name, flags)
+    send(
+        so,
+        s,
+        SendBuf::Copy(&mut IovBuf::new(msg.iov)),
+        msg.name,
+        flags,
+    )
 }
 
 /// Sends an mbuf chain (`sock_sendmbuf`) without copying it, to `to` if given.
@@ -412,33 +418,34 @@ pub fn sock_sendmbuf(
     let mut chain = data.into_chain();
     let s = so.sock()?;
     check_flags(flags, MsgFlags::SEND)?;
-    send(so, s, &mut chain, to, flags)
+    send(so, s, SendBuf::Share(&mut chain), to, flags)
 }
 
 /// The send loop shared by [`sock_send`] and [`sock_sendmbuf`].
 fn send(
     so: &Sock,
     s: &Socket,
-    src: &mut dyn Buf,
+    mut src: SendBuf<'_>,
     to: Option<&SockAddr>,
     flags: MsgFlags,
 ) -> Result<usize> {
     if nonblocking(s, flags) {
-        return once(|cx| s.poll_sendmsg(cx, src, to, flags | MsgFlags::DONTWAIT));
+        return once(|cx| s.poll_send(cx, src.reborrow(), to, flags | MsgFlags::DONTWAIT));
     }
     let park = &**so.park();
     let until = deadline(park, s.options()?.sndtimeo());
-    let step =
-        |src: &mut dyn Buf| block_on(park, until, |cx| s.poll_sendmsg(cx, &mut *src, to, flags));
+    let step = |src: &mut SendBuf<'_>| {
+        block_on(park, until, |cx| s.poll_send(cx, src.reborrow(), to, flags))
+    };
     if s.ty() != SockType::STREAM {
-        return step(src);
+        return step(&mut src);
     }
     let mut sent = 0;
     loop {
-        match step(&mut *src) {
+        match step(&mut src) {
             Ok(n) => {
                 sent += n;
-                if !src.has_remaining() {
+                if src.remaining() == 0 {
                     return Ok(sent);
                 }
             }

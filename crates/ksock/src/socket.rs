@@ -872,6 +872,24 @@ impl Socket {
         self.poll_send_inner(cx, SendBuf::Copy(src), to, flags)
     }
 
+    /// Send, poll form, from either kind of source: [`SendBuf::Copy`] as
+    /// [`poll_sendmsg`](Self::poll_sendmsg), [`SendBuf::Share`] as
+    /// [`poll_send_chain`](Self::poll_send_chain).
+    pub fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        src: SendBuf<'_>,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Poll<Result<usize>> {
+        let cx = if flags.contains(MsgFlags::DONTWAIT) {
+            None
+        } else {
+            Some(cx)
+        };
+        self.poll_send_inner(cx, src, to, flags)
+    }
+
     pub(crate) fn poll_send_inner(
         &self,
         cx: Option<&mut Context<'_>>,
