@@ -10,6 +10,7 @@ use crate::addr::SockAddr;
 use crate::buf::{Chain, ChainSink, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
+use crate::opt::Options;
 use crate::socket::Socket;
 use crate::types::{MsgFlags, RecvInfo, SockType};
 use bytes::Buf;
@@ -137,35 +138,75 @@ pub(crate) fn block_on<T>(
     })
 }
 
-impl Socket {
-    fn nonblocking_for(&self, flags: MsgFlags) -> bool {
-        flags.contains(MsgFlags::DONTWAIT) || self.is_nonblocking()
-    }
+/// The deadline of one blocking call: unset until the call first has to wait.
+struct Wait {
+    timeout: fn(&Options) -> Option<Duration>,
+    until: Option<Option<Instant>>,
+}
 
-    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
-        self.options()
-            .map(|o| (o.rcvtimeo(), o.sndtimeo()))
-            .unwrap_or((None, None))
+impl Wait {
+    fn new(timeout: fn(&Options) -> Option<Duration>) -> Wait {
+        Wait {
+            timeout,
+            until: None,
+        }
+    }
+}
+
+impl Socket {
+    /// Runs `op` once without waiting; if it would block and neither the socket's
+    /// nonblocking flag nor `MSG_DONTWAIT` forbids it, waits polling it again, until the
+    /// call's deadline (set at its first wait from the timeout `w` picks, and kept across
+    /// the waits of one call). The fast path takes no extra lock.
+    fn wait_for<T>(
+        &self,
+        flags: MsgFlags,
+        w: &mut Wait,
+        mut op: impl FnMut(Option<&mut Context<'_>>) -> Poll<Result<T>>,
+    ) -> Result<T> {
+        match op(None) {
+            Poll::Ready(Err(e)) if e == Errno::EAGAIN => {}
+            Poll::Ready(r) => return r,
+            Poll::Pending => {}
+        }
+        if flags.contains(MsgFlags::DONTWAIT) || self.is_nonblocking() {
+            return Err(Errno::EAGAIN);
+        }
+        let until = match w.until {
+            Some(u) => u,
+            None => {
+                let u = deadline((w.timeout)(&self.options()?));
+                w.until = Some(u);
+                u
+            }
+        };
+        block_on(until, |cx| op(Some(cx)))
     }
 
     /// Connects, waiting (up to `SO_SNDTIMEO`) while the listener's backlog is full; a
     /// nonblocking socket gets `EAGAIN` instead.
     pub fn connect(&self, addr: &SockAddr) -> Result<()> {
-        if self.is_nonblocking() {
-            return self.try_connect(addr);
-        }
-        block_on(deadline(self.timeouts().1), |cx| {
-            self.poll_connect(cx, addr)
-        })
+        self.wait_for(
+            MsgFlags::empty(),
+            &mut Wait::new(Options::sndtimeo),
+            |cx| match cx {
+                Some(cx) => self.poll_connect(cx, addr),
+                None => Poll::Ready(self.try_connect(addr)),
+            },
+        )
     }
 
     /// Accepts a connection, waiting (up to `SO_RCVTIMEO`) for one; a nonblocking socket
     /// gets `EAGAIN` instead.
     pub fn accept(&self) -> Result<(Socket, SockAddr)> {
-        if self.is_nonblocking() {
-            return self.try_accept();
-        }
-        block_on(deadline(self.timeouts().0), |cx| self.poll_accept(cx))
+        self.wait_for(
+            MsgFlags::empty(),
+            &mut Wait::new(Options::rcvtimeo),
+            |cx| match cx {
+                Some(cx) => self.poll_accept(cx),
+                None => Poll::Ready(self.try_accept()),
+            },
+        )
     }
 
     /// Sends from `src`. A blocking stream send sends everything (or stops at an error or
@@ -185,26 +226,17 @@ impl Socket {
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Result<usize> {
-        if self.nonblocking_for(flags) {
-            return match self.poll_send_inner(None, src, to, flags) {
-                Poll::Ready(r) => r,
-                Poll::Pending => Err(Errno::EAGAIN),
-            };
-        }
-        let until = deadline(self.timeouts().1);
-        if self.ty() != SockType::STREAM {
-            return block_on(until, |cx| {
-                self.poll_send_inner(Some(cx), src.reborrow(), to, flags)
-            });
-        }
+        let stream = self.ty() == SockType::STREAM;
+        let mut w = Wait::new(Options::sndtimeo);
         let mut sent = 0;
         loop {
-            match block_on(until, |cx| {
-                self.poll_send_inner(Some(cx), src.reborrow(), to, flags)
-            }) {
+            let r = self.wait_for(flags, &mut w, |cx| {
+                self.poll_send_inner(cx, src.reborrow(), to, flags)
+            });
+            match r {
                 Ok(n) => {
                     sent += n;
-                    if src.remaining() == 0 {
+                    if !stream || src.remaining() == 0 {
                         return Ok(sent);
                     }
                 }
@@ -236,49 +268,43 @@ impl Socket {
     /// (returning what arrived if anything did; an error met after some bytes is reported by
     /// the next call).
     pub fn recvmsg(&self, dst: &mut dyn RecvSink, flags: MsgFlags) -> Result<RecvInfo> {
-        if self.nonblocking_for(flags) {
-            return match self.poll_recv_inner(None, dst, flags) {
-                Poll::Ready(r) => r,
-                Poll::Pending => Err(Errno::EAGAIN),
-            };
-        }
-        let (rcvtimeo, _) = self.timeouts();
-        let until = deadline(rcvtimeo);
-        let once = |dst: &mut dyn RecvSink| {
-            block_on(until, |cx| self.poll_recv_inner(Some(cx), &mut *dst, flags))
+        let mut w = Wait::new(Options::rcvtimeo);
+        let mut once = |dst: &mut dyn RecvSink| {
+            self.wait_for(flags, &mut w, |cx| {
+                self.poll_recv_inner(cx, &mut *dst, flags)
+            })
         };
-        if self.ty() != SockType::STREAM || flags.contains(MsgFlags::PEEK) {
-            return once(dst);
+        let first = once(&mut *dst)?;
+        if self.ty() != SockType::STREAM || flags.contains(MsgFlags::PEEK) || first.eof {
+            return Ok(first);
         }
-        let room = dst.room();
-        let lowat = self.options().map_or(1, |o| o.rcvlowat());
+        let room = dst.room() + first.len;
         let target = if flags.contains(MsgFlags::WAITALL) {
             room
         } else {
+            let lowat = self.options().map_or(1, |o| o.rcvlowat());
+            if lowat <= 1 {
+                return Ok(first);
+            }
             lowat.min(room)
-        }
-        .max(1);
-        let mut total = RecvInfo::default();
-        loop {
+        };
+        let mut total = first;
+        while total.len < target && dst.room() > 0 {
             match once(&mut *dst) {
+                Ok(info) if info.eof => break,
                 Ok(info) => {
                     total.len += info.len;
                     total.full_len += info.len;
-                    total.from = info.from;
-                    if info.eof || total.len >= target || dst.room() == 0 {
-                        total.eof = info.eof && total.len == 0;
-                        return Ok(total);
-                    }
                 }
-                Err(e) if total.len > 0 => {
+                Err(e) => {
                     if e != Errno::EAGAIN {
                         self.core().stash_error(e);
                     }
-                    return Ok(total);
+                    break;
                 }
-                Err(e) => return Err(e),
             }
         }
+        Ok(total)
     }
 
     /// Receives into `buf`; returns the byte count (0 at end of file).

@@ -202,9 +202,14 @@ impl<P: ?Sized> SocketCore<P> {
         deliver(woken, upcall);
     }
 
-    /// Registers `waker` for `interest` (merged with a registration of the same task).
+    /// Registers `waker` for `interest` (merged with a registration of the same task). On a
+    /// closed socket this does nothing: nothing will be notified there any more, and the
+    /// caller's re-check sees the close.
     pub fn register(&self, waker: &Waker, interest: Events) {
         let mut g = self.lock.lock();
+        if g.flags & F_RELEASED != 0 {
+            return;
+        }
         let w = &mut g.ext.get_or_insert_default().waiters;
         w.add(waker, interest);
         self.mask.store(w.mask(), Ordering::Release);
