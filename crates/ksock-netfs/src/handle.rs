@@ -80,6 +80,25 @@ impl Handle {
         self.nonblock
     }
 
+    /// Whether reads may start anywhere ([`HandleKind::Text`]: a snapshot taken at open, so
+    /// it behaves like a regular file for tools that seek or trust the size). Socket files
+    /// are streams.
+    pub fn seekable(&self) -> bool {
+        self.kind == HandleKind::Text
+    }
+
+    /// Reads a text handle at `offset` (empty past the end; nothing for other handles).
+    pub fn read_at(&self, offset: u64, max: usize) -> Bytes {
+        if self.kind != HandleKind::Text {
+            return Bytes::new();
+        }
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        let end = start + max.min(self.text.len() - start);
+        self.text.slice(start..end)
+    }
+
     fn read_text(&self, max: usize) -> Bytes {
         let mut pos = self.pos.lock();
         let start = (*pos).min(self.text.len());
