@@ -27,6 +27,7 @@ enum Cmd {
     Mount(MountArgs),
     /// List the live sockets of a mounted tree.
     Ss(SsArgs),
+    // Further subcommands (`bench`) join here, each with its own `Args` struct.
 }
 
 #[derive(Args)]

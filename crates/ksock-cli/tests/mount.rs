@@ -395,6 +395,48 @@ print(os.read(os.open(f"{N}/{c2id}/data", os.O_RDWR), 100))
 }
 
 #[test]
+fn a_caught_signal_interrupts_a_blocked_read() {
+    // What FUSE_INTERRUPT would do: the read says EINTR and the handler runs (here it
+    // raises, so Python does not retry the read).
+    let net = Net::mount();
+    let out = net.py(r#"
+import subprocess, signal
+s, sid = sock()
+ctl(s, "bind sig && listen")
+child = subprocess.Popen([sys.executable, "-c", f"""
+import os, signal, sys
+class Poked(Exception):
+    pass
+def poke(*_):
+    raise Poked()
+signal.signal(signal.SIGUSR1, poke)
+c = os.open('{N}/seqpacket', os.O_RDWR)
+cid = os.read(c, 64).decode()
+os.write(c, b'connect sig')
+d = os.open('{N}/' + cid + '/data', os.O_RDWR)
+try:
+    os.read(d, 100)
+except Poked:
+    print('interrupted by the handler', flush=True)
+print(os.read(d, 100).decode(), flush=True)
+"""], stdout=subprocess.PIPE)
+def wait_in_read(pid):
+    while open(f"/proc/{pid}/syscall").read().split()[0] not in ("0", "63"):
+        time.sleep(0.005)
+wait_in_read(child.pid)
+child.send_signal(signal.SIGUSR1)
+print(child.stdout.readline().decode().strip())
+wait_in_read(child.pid)
+a = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+os.write(a, b"still connected")
+print(child.stdout.readline().decode().strip())
+print(child.wait())
+"#);
+    assert_eq!(out.ok(), "interrupted by the handler\nstill connected\n0\n");
+    net.finish();
+}
+
+#[test]
 fn a_thousand_blocked_readers_do_not_stall_the_mount() {
     let net = Net::mount();
     let out = net.py(

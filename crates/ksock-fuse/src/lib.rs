@@ -8,10 +8,11 @@
 //!   ([`park`](crate::park)) and answered when the core wakes it;
 //! - a driver thread polls woken operations and sends their replies;
 //! - a reaper thread ends the sockets of processes that have exited, and answers (with
-//!   `EINTR`) the parked requests of threads that are being killed. fuser does not implement
-//!   `FUSE_INTERRUPT`, so without this a process killed in a blocking read would stay in
-//!   uninterruptible sleep until the socket had data; with it, the kill completes and the
-//!   process's files are closed as usual.
+//!   `EINTR`) the parked requests of threads that are being killed or have a caught signal
+//!   pending. fuser does not implement `FUSE_INTERRUPT`, so without this a process killed in
+//!   a blocking read would stay in uninterruptible sleep until the socket had data; with it,
+//!   the kill completes and the process's files are closed as usual, and a signal handler
+//!   (Python's `KeyboardInterrupt`, say) runs.
 //!
 //! Mounting needs `/dev/fuse` and the right to call `mount(2)` (root): no libfuse and no
 //! `fusermount` are used.
@@ -36,8 +37,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How often the reaper looks at processes.
+/// How often the reaper wakes; parked requests are checked on their own schedule (see
+/// `park`), the creators of sockets every [`CREATOR_EVERY`] ticks.
 const TICK: Duration = Duration::from_millis(20);
+const CREATOR_EVERY: u32 = 5;
 
 /// How to mount.
 #[derive(Clone, Debug)]
@@ -257,14 +260,18 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
 /// The reaper: ends the sockets of exited processes, and answers the parked requests of
 /// threads that are being killed.
 fn reap(netfs: NetFs, exec: Arc<Exec>, stop: mpsc::Receiver<()>) {
+    let mut tick = 0u32;
     loop {
         match stop.recv_timeout(TICK) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        for p in netfs.creators() {
-            if !procs::alive(p) {
-                netfs.process_exited(p);
+        tick = tick.wrapping_add(1);
+        if tick.is_multiple_of(CREATOR_EVERY) {
+            for p in netfs.creators() {
+                if !procs::alive(p) {
+                    netfs.process_exited(p);
+                }
             }
         }
         let now = Instant::now();
@@ -273,10 +280,10 @@ fn reap(netfs: NetFs, exec: Arc<Exec>, stop: mpsc::Receiver<()>) {
             if !task.check_due(now) {
                 continue;
             }
-            let dying = *checked
+            let interrupted = *checked
                 .entry(task.tid())
-                .or_insert_with(|| procs::dying(task.tid()));
-            if dying {
+                .or_insert_with(|| procs::interrupted(task.tid()));
+            if interrupted {
                 task.cancel(Errno::EINTR);
             }
         }

@@ -73,7 +73,7 @@ enum State {
 
 /// How often a parked task's requester is checked: first soon, then less and less often.
 const FIRST_CHECK: Duration = Duration::from_millis(20);
-const MAX_CHECK: Duration = Duration::from_secs(1);
+const MAX_CHECK: Duration = Duration::from_millis(500);
 
 pub(crate) struct Task {
     id: u64,

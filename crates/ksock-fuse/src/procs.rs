@@ -47,8 +47,11 @@ pub fn alive(p: ProcId) -> bool {
     matches!(stat(p.pid), Some((state, start)) if start == p.start && !matches!(state, 'Z' | 'X'))
 }
 
-/// Whether thread `tid` is gone or about to die (a fatal signal is pending).
-pub fn dying(tid: u32) -> bool {
+/// Whether the request of thread `tid` should be given up, as the kernel would have asked
+/// with `FUSE_INTERRUPT`: the thread is gone, it is being killed (`SIGKILL` pending: also
+/// the case for any signal whose default action kills), or a signal it catches and does not
+/// block is pending (its handler can run once the request is answered with `EINTR`).
+pub fn interrupted(tid: u32) -> bool {
     let Some(st) = status(tid) else {
         return true;
     };
@@ -58,11 +61,13 @@ pub fn dying(tid: u32) -> bool {
     ) {
         return true;
     }
-    ["SigPnd", "ShdPnd"].iter().any(|k| {
+    let mask = |k: &str| {
         field(&st, k)
             .and_then(|v| u64::from_str_radix(v, 16).ok())
-            .is_some_and(|mask| mask & SIGKILL_BIT != 0)
-    })
+            .unwrap_or(0)
+    };
+    let pending = mask("SigPnd") | mask("ShdPnd");
+    pending & SIGKILL_BIT != 0 || pending & mask("SigCgt") & !mask("SigBlk") != 0
 }
 
 #[cfg(test)]
@@ -80,7 +85,7 @@ mod tests {
             pid: me,
             start: p.start + 1
         }));
-        assert!(!dying(me));
+        assert!(!interrupted(me));
         // A thread resolves to its process.
         let (tid, from_thread) = std::thread::spawn(|| {
             let tid = nix::unistd::gettid().as_raw() as u32;
@@ -104,6 +109,6 @@ mod tests {
         drop(child.stdin.take());
         child.wait().unwrap();
         assert!(!alive(p));
-        assert!(dying(child.id()));
+        assert!(interrupted(child.id()));
     }
 }
