@@ -437,6 +437,43 @@ print(child.wait())
 }
 
 #[test]
+fn an_interrupted_stream_write_reports_what_it_sent() {
+    let net = Net::mount();
+    let out = net.py(
+        r#"
+import subprocess, signal
+s, sid = sock("stream")
+ctl(s, "bind part && listen")
+child = subprocess.Popen([sys.executable, "-c", f"""
+import os, signal
+signal.signal(signal.SIGUSR1, lambda *_: None)
+c = os.open('{N}/stream', os.O_RDWR)
+cid = os.read(c, 64).decode()
+os.write(c, b'connect part')
+d = os.open('{N}/' + cid + '/data', os.O_RDWR)
+print(os.write(d, b'x' * 1000000), flush=True)
+"""], stdout=subprocess.PIPE)
+# Wait until it blocks in write(2) (1 on x86_64, 64 on aarch64): the buffer is full.
+while open(f"/proc/{child.pid}/syscall").read().split()[0] not in ("1", "64"):
+    time.sleep(0.005)
+child.send_signal(signal.SIGUSR1)
+n = int(child.stdout.readline())
+print(0 < n < 1000000, child.wait())
+a = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+got = 0
+while True:
+    b = os.read(a, 1 << 20)
+    if not b:
+        break
+    got += len(b)
+print(got == n)
+"#,
+    );
+    assert_eq!(out.ok(), "True 0\nTrue\n");
+    net.finish();
+}
+
+#[test]
 fn a_thousand_blocked_readers_do_not_stall_the_mount() {
     let net = Net::mount();
     let out = net.py(

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, SystemTime};
 
@@ -364,14 +364,18 @@ impl Filesystem for KsockFs {
             return reply.error(fuser::Errno::EBADF);
         };
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-        self.exec.spawn(
-            req.pid(),
-            f.handle.write(Bytes::copy_from_slice(data), nonblock),
-            move |r| match r {
-                Ok(n) => reply.written(n as u32),
-                Err(e) => reply.error(errno(e)),
+        // A long stream write that is interrupted reports what it sent, as write(2) does.
+        let sent = Arc::new(AtomicUsize::new(0));
+        let fut = f
+            .handle
+            .write_counted(Bytes::copy_from_slice(data), nonblock, sent.clone());
+        self.exec.spawn(req.pid(), fut, move |r| match r {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => match sent.load(Ordering::Acquire) {
+                0 => reply.error(errno(e)),
+                n => reply.written(n as u32),
             },
-        );
+        });
     }
 
     fn flush(

@@ -8,6 +8,7 @@ use core::task::{Context, Poll};
 use ksock::{Errno, Events, MsgFlags, Result, Socket};
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What an open file does with reads and writes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -148,6 +149,18 @@ impl Handle {
         data: Bytes,
         nonblock: bool,
     ) -> impl Future<Output = Result<usize>> + Send + 'static {
+        self.write_counted(data, nonblock, Arc::new(AtomicUsize::new(0)))
+    }
+
+    /// [`write`](Self::write), adding to `sent` the bytes of a stream write as they go, so
+    /// that a caller who gives up on a long blocking write (dropping the future) can still
+    /// report the part that was sent.
+    pub fn write_counted(
+        self: &Arc<Self>,
+        data: Bytes,
+        nonblock: bool,
+        sent: Arc<AtomicUsize>,
+    ) -> impl Future<Output = Result<usize>> + Send + 'static {
         let h = self.clone();
         async move {
             let nonblock = nonblock || h.nonblock;
@@ -159,7 +172,7 @@ impl Handle {
                 }
                 HandleKind::Data => {
                     let sock = h.data_sock()?;
-                    let r = send(sock, data, nonblock).await;
+                    let r = send(sock, data, nonblock, &sent).await;
                     if let Err(e) = r {
                         h.fs.record_errno(sock.id(), "write", e);
                     }
@@ -189,7 +202,12 @@ impl Handle {
     }
 }
 
-async fn send(sock: &Socket, mut data: Bytes, nonblock: bool) -> Result<usize> {
+async fn send(
+    sock: &Socket,
+    mut data: Bytes,
+    nonblock: bool,
+    count: &AtomicUsize,
+) -> Result<usize> {
     let flags = if nonblock {
         MsgFlags::DONTWAIT
     } else {
@@ -201,6 +219,7 @@ async fn send(sock: &Socket, mut data: Bytes, nonblock: bool) -> Result<usize> {
         match poll_fn(|cx| sock.poll_sendmsg(cx, &mut data, None, flags)).await {
             Ok(n) => {
                 sent += n;
+                count.fetch_add(n, Ordering::Release);
                 if record || !data.has_remaining() {
                     return Ok(sent);
                 }
