@@ -26,8 +26,18 @@ pub fn collect(root: &Path) -> io::Result<Vec<Row>> {
             )
         })?
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // A family directory has an `addrs` file.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.path().join("addrs").is_file())
         .collect();
+    if families.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} is not a ksock tree (no family directories)",
+                root.display()
+            ),
+        ));
+    }
     families.sort_by_key(|e| e.file_name());
     let mut rows = Vec::new();
     for fam in families {
@@ -194,5 +204,9 @@ mod tests {
     fn an_unmounted_directory_is_a_clear_error() {
         let e = collect(Path::new("/nonexistent/ksock")).unwrap_err();
         assert!(e.to_string().contains("is the tree mounted?"), "{e}");
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("123")).unwrap();
+        let e = collect(tmp.path()).unwrap_err();
+        assert!(e.to_string().contains("is not a ksock tree"), "{e}");
     }
 }

@@ -439,8 +439,7 @@ print(child.wait())
 #[test]
 fn an_interrupted_stream_write_reports_what_it_sent() {
     let net = Net::mount();
-    let out = net.py(
-        r#"
+    let out = net.py(r#"
 import subprocess, signal
 s, sid = sock("stream")
 ctl(s, "bind part && listen")
@@ -467,8 +466,7 @@ while True:
         break
     got += len(b)
 print(got == n)
-"#,
-    );
+"#);
     assert_eq!(out.ok(), "True 0\nTrue\n");
     net.finish();
 }

@@ -213,9 +213,16 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
         Ok(s) => s,
         Err(e) => {
             exec.stop();
+            let hint = if !Path::new("/dev/fuse").exists() {
+                " (/dev/fuse is missing: load the fuse module, or give the container the device)"
+            } else if !nix::unistd::geteuid().is_root() {
+                " (mounting needs root, or a fusermount3 helper for other users)"
+            } else {
+                ""
+            };
             return Err(io::Error::new(
                 e.kind(),
-                format!("cannot mount FUSE at {}: {e}", dir.display()),
+                format!("cannot mount FUSE at {}: {e}{hint}", dir.display()),
             ));
         }
     };
