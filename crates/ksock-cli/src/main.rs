@@ -57,6 +57,7 @@ struct SsArgs {
 }
 
 fn mount(args: MountArgs) -> Result<(), String> {
+    ksock_fuse::clear_stale_mount(&args.dir);
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
     // Block the stop signals before any thread starts, so that only the waiter below sees

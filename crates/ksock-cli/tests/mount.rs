@@ -733,3 +733,14 @@ print(errno_of(os.read, d, 10), flush=True)
     let rest = out.ok().trim();
     assert!(rest.starts_with('E'), "the reader got {rest:?}");
 }
+
+#[test]
+fn a_dead_mount_is_replaced_by_a_new_one() {
+    let mut net = Net::mount();
+    net.sh("exec 3<>$N/stream; echo 'bind before' >&3").ok();
+    net.kill_and_remount();
+    // A new stack: nothing from before.
+    assert_eq!(fs::read_to_string(net.local().join("addrs")).unwrap(), "");
+    assert_eq!(net.sh("cat $N/seqpacket").ok(), "1");
+    net.finish();
+}

@@ -177,8 +177,9 @@ impl Drop for Mount {
     }
 }
 
-/// If `dir` is a dead FUSE mount (its server is gone), detaches it.
-fn clear_stale_mount(dir: &Path) {
+/// If `dir` is a dead FUSE mount (its server was killed: every access says `ENOTCONN`),
+/// detaches it so that it can be mounted again.
+pub fn clear_stale_mount(dir: &Path) {
     if let Err(e) = std::fs::metadata(dir)
         && e.raw_os_error() == Some(libc::ENOTCONN)
     {

@@ -157,26 +157,34 @@ impl Net {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
         let root = tmp.path().join("net");
         let log = tmp.path().join("ksock.log");
-        let server = ksock()
-            .arg("mount")
-            .arg(&root)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn ksock mount");
         let mut net = Net {
             _tmp: tmp,
             root,
-            server: Some(server),
+            server: None,
             log,
         };
+        net.start(args);
+        net
+    }
+
+    /// Starts `ksock mount` on this tree's directory and waits for the tree to appear.
+    #[track_caller]
+    fn start(&mut self, args: &[&str]) {
+        let server = ksock()
+            .arg("mount")
+            .arg(&self.root)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&self.log).expect("log"))
+            .spawn()
+            .expect("spawn ksock mount");
+        self.server = Some(server);
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if mounted(&net.root) && net.root.join("local").is_dir() {
+            if mounted(&self.root) && self.root.join("local").is_dir() {
                 break;
             }
-            if let Some(st) = net
+            if let Some(st) = self
                 .server
                 .as_mut()
                 .and_then(|s| s.try_wait().ok().flatten())
@@ -184,18 +192,29 @@ impl Net {
                 panic!(
                     "ksock mount exited ({st}) before the tree appeared; FUSE is not usable \
                      here:\n{}",
-                    net.log()
+                    self.log()
                 );
             }
             assert!(
                 Instant::now() < deadline,
                 "the tree did not appear at {}:\n{}",
-                net.root.display(),
-                net.log()
+                self.root.display(),
+                self.log()
             );
             thread::sleep(Duration::from_millis(5));
         }
-        net
+    }
+
+    /// Kills the server with SIGKILL (leaving a dead mount) and mounts again on the same
+    /// directory.
+    #[track_caller]
+    pub fn kill_and_remount(&mut self) {
+        let mut server = self.server.take().expect("a server");
+        server.kill().expect("SIGKILL ksock mount");
+        server.wait().expect("wait");
+        let e = fs::metadata(&self.root).expect_err("a dead mount");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
+        self.start(&["--allow-other"]);
     }
 
     pub fn log(&self) -> String {
