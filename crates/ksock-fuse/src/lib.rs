@@ -5,7 +5,7 @@
 //! - FUSE workers (fuser's session loop) answer every request. They never block: an
 //!   operation that has to wait (reading an empty `data`, writing a full one, opening
 //!   `accept` or `listen`, a ctl `connect` on a full backlog) is parked with its reply
-//!   ([`park`](crate::park)) and answered when the core wakes it;
+//!   (fuser's replies are `Send`) and answered when the core wakes it;
 //! - a driver thread polls woken operations and sends their replies;
 //! - a reaper thread ends the sockets of processes that have exited, and answers (with
 //!   `EINTR`) the parked requests of threads that are being killed or have a caught signal
@@ -14,8 +14,15 @@
 //!   the kill completes and the process's files are closed as usual, and a signal handler
 //!   (Python's `KeyboardInterrupt`, say) runs.
 //!
-//! Mounting needs `/dev/fuse` and the right to call `mount(2)` (root): no libfuse and no
-//! `fusermount` are used.
+//! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
+//! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM`: no page cache, no file position, so
+//! a reader and a writer on one open file never serialize on the position lock. The text
+//! files (`status`, `local`, `remote`, `err`, `addrs`) are snapshots taken at open, opened
+//! with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`, `tail`)
+//! work on them. Attributes and entries are never cached (TTL 0).
+//!
+//! Mounting needs `/dev/fuse` and the right to call `mount(2)` (root): fuser's own mount
+//! code is used, no libfuse and no `fusermount`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
