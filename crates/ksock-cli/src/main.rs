@@ -1,0 +1,144 @@
+//! `ksock`: serve the `/net` tree, list its sockets.
+
+#![forbid(unsafe_code)]
+
+mod ss;
+
+use clap::{Args, Parser, Subcommand};
+use ksock_fuse::{MountOptions, Unmounted};
+use nix::sys::signal::{SigSet, Signal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ksock",
+    version,
+    about = "ksock: sockets you can drive with cat and echo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Mount the /net tree and serve it in the foreground (Ctrl-C or SIGTERM unmounts).
+    Mount(MountArgs),
+    /// List the live sockets of a mounted tree.
+    Ss(SsArgs),
+    // Further subcommands (`bench`) join here, each with its own `Args` struct.
+}
+
+#[derive(Args)]
+struct MountArgs {
+    /// Where to mount (created if missing).
+    #[arg(default_value = "/net")]
+    dir: PathBuf,
+    /// Let other users use the tree (each gets their own sockets; FUSE's allow_other).
+    #[arg(long)]
+    allow_other: bool,
+    /// FUSE worker threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+}
+
+#[derive(Args)]
+struct SsArgs {
+    /// The mounted tree to read.
+    #[arg(long = "mount", default_value = "/net")]
+    dir: PathBuf,
+    /// Only listening sockets.
+    #[arg(short, long)]
+    listening: bool,
+    /// Show owners as numbers.
+    #[arg(short, long)]
+    numeric: bool,
+}
+
+fn mount(args: MountArgs) -> Result<(), String> {
+    ksock_fuse::clear_stale_mount(&args.dir);
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
+    // Block the stop signals before any thread starts, so that only the waiter below sees
+    // them (threads inherit the mask).
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    let stack = ksock::Stack::new();
+    let netfs = ksock_fuse::host_netfs(stack);
+    let opts = MountOptions {
+        allow_other: args.allow_other,
+        threads: args.threads as usize,
+    };
+    let m = ksock_fuse::mount(netfs, &args.dir, &opts).map_err(|e| e.to_string())?;
+    let families: Vec<&str> = m
+        .netfs()
+        .stack()
+        .families()
+        .iter()
+        .map(|f| f.name())
+        .collect();
+    eprintln!(
+        "ksock: serving {} ({}); Ctrl-C to unmount",
+        args.dir.display(),
+        families.join(", ")
+    );
+    let unmounter = m.unmounter();
+    let dir = args.dir.clone();
+    std::thread::Builder::new()
+        .name("ksock-signals".into())
+        .spawn(move || {
+            let sig = signals.wait();
+            match unmounter.unmount() {
+                Ok(Unmounted::Clean) => {
+                    eprintln!(
+                        "ksock: {} unmounted ({})",
+                        dir.display(),
+                        sig.map_or("signal".into(), |s| s.as_str().to_string())
+                    );
+                }
+                Ok(Unmounted::Detached) => {
+                    eprintln!(
+                        "ksock: files were still open under {}: detached it; open files now fail",
+                        dir.display()
+                    );
+                    std::process::exit(0);
+                }
+                Err(e) => {
+                    eprintln!("ksock: cannot unmount {}: {e}", dir.display());
+                    std::process::exit(1);
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    m.join().map_err(|e| format!("FUSE session: {e}"))
+}
+
+fn ss(args: SsArgs) -> Result<(), String> {
+    let mut rows = ss::collect(&args.dir).map_err(|e| e.to_string())?;
+    if args.listening {
+        rows.retain(|r| r.status.state == "listening");
+    }
+    print!("{}", ss::render(&rows, !args.numeric));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Mount(a) => mount(a),
+        Cmd::Ss(a) => ss(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ksock: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `ksock ss`: the live sockets of a mounted tree, as a table.
+
+use ksock_netfs::parse_id;
+use ksock_netfs::status::Status;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// One row: a socket's status, or what can be seen of a socket the caller may not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The status (for unreadable sockets: id, family and owner only, the rest `?`).
+    pub status: Status,
+    /// Whether the status file could be read.
+    pub readable: bool,
+}
+
+/// Reads every socket of the tree mounted at `root`, in family then id order.
+pub fn collect(root: &Path) -> io::Result<Vec<Row>> {
+    let mut families: Vec<_> = fs::read_dir(root)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot list {}: {e} (is the tree mounted?)", root.display()),
+            )
+        })?
+        .filter_map(Result::ok)
+        // A family directory has an `addrs` file.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.path().join("addrs").is_file())
+        .collect();
+    if families.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} is not a ksock tree (no family directories)",
+                root.display()
+            ),
+        ));
+    }
+    families.sort_by_key(|e| e.file_name());
+    let mut rows = Vec::new();
+    for fam in families {
+        let family = fam.file_name().to_string_lossy().into_owned();
+        let Ok(entries) = fs::read_dir(fam.path()) else {
+            continue;
+        };
+        let mut ids: Vec<(u64, std::path::PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| Some((parse_id(e.file_name().as_encoded_bytes())?, e.path())))
+            .collect();
+        ids.sort();
+        for (id, dir) in ids {
+            match fs::read_to_string(dir.join("status")) {
+                Ok(text) => {
+                    let status = Status::parse(&text)
+                        .map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))?;
+                    rows.push(Row {
+                        status,
+                        readable: true,
+                    });
+                }
+                // Ended while we looked.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    let Ok(meta) = fs::metadata(&dir) else {
+                        continue;
+                    };
+                    let q = String::from("?");
+                    rows.push(Row {
+                        status: Status {
+                            id,
+                            family: family.clone(),
+                            ty: q.clone(),
+                            state: q.clone(),
+                            local: q.clone(),
+                            remote: q,
+                            owner: meta.uid(),
+                            ..Status::default()
+                        },
+                        readable: false,
+                    });
+                }
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+/// The table. Like `ss`, a listener shows its pending connections as `Recv-Q` and its
+/// backlog as `Send-Q`.
+pub fn render(rows: &[Row], names: bool) -> String {
+    let header = [
+        "ID", "Family", "Type", "State", "Recv-Q", "Send-Q", "Local", "Remote", "Owner",
+    ];
+    let mut table: Vec<[String; 9]> = vec![header.map(String::from)];
+    for r in rows {
+        let s = &r.status;
+        let (rq, sq) = if !r.readable {
+            ("?".into(), "?".into())
+        } else if s.state == "listening" {
+            (s.pending.to_string(), s.backlog.to_string())
+        } else {
+            (s.recvq.to_string(), s.sendq.to_string())
+        };
+        table.push([
+            s.id.to_string(),
+            s.family.clone(),
+            s.ty.clone(),
+            s.state.clone(),
+            rq,
+            sq,
+            s.local.clone(),
+            s.remote.clone(),
+            if names {
+                user_name(s.owner)
+            } else {
+                s.owner.to_string()
+            },
+        ]);
+    }
+    let mut width = [0usize; 9];
+    for row in &table {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &table {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = width[i] - cell.chars().count();
+            // Numbers right-aligned, text left-aligned.
+            if matches!(i, 0 | 4 | 5) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str("  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u64, state: &str, local: &str) -> Row {
+        Row {
+            status: Status {
+                id,
+                family: "local".into(),
+                ty: "seqpacket".into(),
+                state: state.into(),
+                local: local.into(),
+                remote: "-".into(),
+                recvq: 5,
+                sendq: 6,
+                backlog: 128,
+                pending: 2,
+                owner: 1000,
+                nonblock: false,
+            },
+            readable: true,
+        }
+    }
+
+    #[test]
+    fn table_columns_line_up() {
+        let t = render(
+            &[row(7, "listening", "dwm"), row(12, "connected", "-")],
+            false,
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("ID  Family  Type       State      Recv-Q  Send-Q"));
+        assert!(lines[1].starts_with(" 7  local   seqpacket  listening       2     128  dwm"));
+        assert!(lines[2].starts_with("12  local   seqpacket  connected       5       6  -"));
+        assert!(lines[1].ends_with("1000"));
+    }
+
+    #[test]
+    fn unreadable_rows_show_question_marks() {
+        let mut r = row(3, "?", "?");
+        r.readable = false;
+        let t = render(&[r], false);
+        assert!(t.lines().nth(1).unwrap().contains("?       ?"), "{t}");
+    }
+
+    #[test]
+    fn an_unmounted_directory_is_a_clear_error() {
+        let e = collect(Path::new("/nonexistent/ksock")).unwrap_err();
+        assert!(e.to_string().contains("is the tree mounted?"), "{e}");
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("123")).unwrap();
+        let e = collect(tmp.path()).unwrap_err();
+        assert!(e.to_string().contains("is not a ksock tree"), "{e}");
+    }
+}

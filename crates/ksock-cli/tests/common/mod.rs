@@ -1,0 +1,384 @@
+//! A real `ksock mount` in a temporary directory, driven from separate processes.
+//!
+//! These tests need root and `/dev/fuse`. Without them they fail, loudly: they never skip.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any one step may take before the test gives up (protection against hangs, not
+/// a measurement).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert!(
+            self.status.success(),
+            "failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+}
+
+/// Waits for `child` with the patience above; kills it and panics if it takes longer.
+#[track_caller]
+pub fn wait_out(mut child: Child, what: &str) -> Out {
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_t = thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = stdout.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    });
+    let err_t = thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Out {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// Reads one line of the child's output (leaving the rest for [`wait_out`]).
+#[track_caller]
+pub fn read_line(child: &mut Child) -> String {
+    let out = child.stdout.as_mut().expect("piped stdout");
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).expect("read child output") == 1 {
+        line.push(b[0]);
+        if b[0] == b'\n' {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Waits until process `pid` sits in read(2) (syscall 0 on x86_64, 63 on aarch64).
+#[track_caller]
+pub fn wait_in_read(pid: u32) {
+    wait_until("the process blocks in read", || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        assert!(
+            !matches!(state, None | Some("Z" | "X")),
+            "process {pid} ended instead of blocking in read"
+        );
+        fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("0" | "63")))
+    });
+}
+
+/// Waits until `cond` holds, with the patience above.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn mounted(dir: &Path) -> bool {
+    let mi = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let d = dir.to_string_lossy();
+    mi.lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(d.as_ref()))
+}
+
+pub fn ksock() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ksock"))
+}
+
+pub struct Net {
+    _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    server: Option<Child>,
+    log: PathBuf,
+}
+
+impl Net {
+    /// Mounts a fresh tree (with `--allow-other`, so that other users can be tested).
+    #[track_caller]
+    pub fn mount() -> Net {
+        Net::mount_with(&["--allow-other"])
+    }
+
+    #[track_caller]
+    pub fn mount_with(args: &[&str]) -> Net {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the FUSE tests must run as root (they mount a file system)"
+        );
+        assert!(
+            Path::new("/dev/fuse").exists(),
+            "/dev/fuse is missing: the FUSE tests cannot run (load the fuse module)"
+        );
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Other users must be able to reach the mount point.
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        let root = tmp.path().join("net");
+        let log = tmp.path().join("ksock.log");
+        let mut net = Net {
+            _tmp: tmp,
+            root,
+            server: None,
+            log,
+        };
+        net.start(args);
+        net
+    }
+
+    /// Starts `ksock mount` on this tree's directory and waits for the tree to appear.
+    #[track_caller]
+    fn start(&mut self, args: &[&str]) {
+        let server = ksock()
+            .arg("mount")
+            .arg(&self.root)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&self.log).expect("log"))
+            .spawn()
+            .expect("spawn ksock mount");
+        self.server = Some(server);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if mounted(&self.root) && self.root.join("local").is_dir() {
+                break;
+            }
+            if let Some(st) = self
+                .server
+                .as_mut()
+                .and_then(|s| s.try_wait().ok().flatten())
+            {
+                panic!(
+                    "ksock mount exited ({st}) before the tree appeared; FUSE is not usable \
+                     here:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the tree did not appear at {}:\n{}",
+                self.root.display(),
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills the server with SIGKILL (leaving a dead mount) and mounts again on the same
+    /// directory.
+    #[track_caller]
+    pub fn kill_and_remount(&mut self) {
+        let mut server = self.server.take().expect("a server");
+        server.kill().expect("SIGKILL ksock mount");
+        server.wait().expect("wait");
+        let e = fs::metadata(&self.root).expect_err("a dead mount");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
+        self.start(&["--allow-other"]);
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn local(&self) -> PathBuf {
+        self.root.join("local")
+    }
+
+    fn command(&self, prog: &str) -> Command {
+        let mut c = Command::new(prog);
+        c.env("N", self.local())
+            .env("KSOCK", env!("CARGO_BIN_EXE_ksock"))
+            .env("ROOT", &self.root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Starts `sh -c script` with `$N` set to the `local` directory.
+    pub fn spawn_sh(&self, script: &str) -> Child {
+        self.command("sh")
+            .args(["-c", script])
+            .spawn()
+            .expect("spawn sh")
+    }
+
+    #[track_caller]
+    pub fn sh(&self, script: &str) -> Out {
+        wait_out(self.spawn_sh(script), script)
+    }
+
+    /// Starts python3 with the helpers of [`PY_PRELUDE`] and `script`.
+    pub fn spawn_py(&self, script: &str) -> Child {
+        self.command("python3")
+            .args(["-c", &format!("{PY_PRELUDE}\n{script}")])
+            .spawn()
+            .expect("spawn python3 (is it installed?)")
+    }
+
+    #[track_caller]
+    pub fn py(&self, script: &str) -> Out {
+        wait_out(self.spawn_py(script), script)
+    }
+
+    /// The ids of the live sockets, read from the tree.
+    pub fn socket_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = fs::read_dir(self.local())
+            .expect("list local")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Waits until no socket is left, and checks that `ksock ss` agrees.
+    #[track_caller]
+    pub fn assert_no_sockets(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let ids = self.socket_ids();
+            if ids.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "sockets left behind: {ids:?}");
+            thread::sleep(Duration::from_millis(10));
+        }
+        let ss = wait_out(
+            ksock()
+                .args(["ss", "--mount"])
+                .arg(&self.root)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("ksock ss"),
+            "ksock ss",
+        );
+        assert_eq!(
+            ss.ok().lines().count(),
+            1,
+            "ss shows sockets:\n{}",
+            ss.stdout
+        );
+        assert_eq!(
+            fs::read_to_string(self.local().join("addrs")).expect("addrs"),
+            "",
+            "names left bound"
+        );
+    }
+
+    /// Checks that nothing is left, unmounts with SIGTERM and checks the server ended well
+    /// and the directory is no longer a mount.
+    #[track_caller]
+    pub fn finish(mut self) {
+        self.assert_no_sockets();
+        self.stop(nix::sys::signal::Signal::SIGTERM);
+    }
+
+    #[track_caller]
+    pub fn stop(&mut self, sig: nix::sys::signal::Signal) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(server.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("signal ksock mount");
+        let out = wait_out(server, "ksock mount after a stop signal");
+        assert!(
+            out.status.success(),
+            "ksock mount ended with {}:\n{}",
+            out.status,
+            self.log()
+        );
+        assert!(!mounted(&self.root), "still mounted after {sig}");
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            // A failed test: unmount without asserting anything more.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(s.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while s.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            let _ = s.kill();
+            let _ = s.wait();
+            let _ = nix::mount::umount2(&self.root, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// Python helpers shared by the scripts.
+pub const PY_PRELUDE: &str = r#"
+import os, sys, errno, select, time, threading
+N = os.environ["N"]
+
+def sock(ty="seqpacket", flags=os.O_RDWR):
+    """Opens a factory: the handle (the socket's ctl) and the socket's id."""
+    fd = os.open(f"{N}/{ty}", flags)
+    sid = b""
+    while True:
+        b = os.read(fd, 64)
+        if not b:
+            break
+        sid += b
+    return fd, sid.decode()
+
+def ctl(fd, text):
+    return os.write(fd, text.encode())
+
+def errno_of(fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    return "OK"
+
+def text(path):
+    with open(path) as f:
+        return f.read()
+"#;

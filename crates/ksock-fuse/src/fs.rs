@@ -1,0 +1,589 @@
+//! The FUSE file system: each FUSE operation mapped onto the namespace.
+
+use crate::park::Exec;
+use bytes::Bytes;
+use fuser::{
+    AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, KernelConfig, LockOwner, OpenAccMode, OpenFlags, PollEvents, PollFlags, PollNotifier,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyPoll, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+use ksock::{Errno, Events};
+use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Wake, Waker};
+use std::time::{Duration, SystemTime};
+
+/// Attributes and entries are never cached: sizes change, sockets come and go.
+const TTL: Duration = Duration::ZERO;
+
+/// The largest write the kernel sends in one request (records up to this size stay whole).
+pub(crate) const MAX_WRITE: u32 = 1 << 20;
+
+/// How a file is opened: socket files are streams (no file position, so reads and writes
+/// on one open file never serialize on the position lock); text snapshots (`status`,
+/// `local`, ...) are seekable, so that tools that trust `st_size` or seek work on them.
+fn fopen(h: &Handle) -> FopenFlags {
+    if h.seekable() {
+        FopenFlags::FOPEN_DIRECT_IO
+    } else {
+        FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_STREAM
+    }
+}
+
+fn errno(e: Errno) -> fuser::Errno {
+    fuser::Errno::from_i32(e.raw())
+}
+
+fn cred(req: &Request) -> Cred {
+    Cred::new(req.uid(), req.gid(), req.pid())
+}
+
+fn file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: 0,
+        atime: a.time,
+        mtime: a.time,
+        ctime: a.time,
+        crtime: a.time,
+        kind: if a.dir {
+            FileType::Directory
+        } else {
+            FileType::RegularFile
+        },
+        perm: a.perm,
+        nlink: a.nlink,
+        uid: a.uid,
+        gid: a.gid,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// Poll bits in, readiness interest out.
+fn interest(ev: PollEvents) -> Events {
+    let bits = ev.bits();
+    let mut out = Events::ERR | Events::HUP;
+    if bits & (libc::POLLIN | libc::POLLRDNORM) as u32 != 0 {
+        out |= Events::IN;
+    }
+    if bits & (libc::POLLOUT | libc::POLLWRNORM) as u32 != 0 {
+        out |= Events::OUT;
+    }
+    if bits & libc::POLLRDHUP as u32 != 0 {
+        out |= Events::RDHUP;
+    }
+    out
+}
+
+/// Readiness in, poll bits out. A socket that has ended reads as an error and a hang-up
+/// (its reads and writes fail with `EBADF`).
+fn revents(ev: Events) -> PollEvents {
+    let mut bits = 0u32;
+    if ev.contains(Events::IN) {
+        bits |= (libc::POLLIN | libc::POLLRDNORM) as u32;
+    }
+    if ev.contains(Events::OUT) {
+        bits |= (libc::POLLOUT | libc::POLLWRNORM) as u32;
+    }
+    if ev.contains(Events::ERR) {
+        bits |= libc::POLLERR as u32;
+    }
+    if ev.contains(Events::HUP) {
+        bits |= libc::POLLHUP as u32;
+    }
+    if ev.contains(Events::RDHUP) {
+        bits |= libc::POLLRDHUP as u32;
+    }
+    if ev.contains(Events::NVAL) {
+        bits |= (libc::POLLIN | libc::POLLERR | libc::POLLHUP) as u32;
+    }
+    PollEvents::from_bits_retain(bits)
+}
+
+/// Sends the kernel a poll notification when the socket changes.
+struct PollWake {
+    ph: Mutex<Option<PollNotifier>>,
+}
+
+impl Wake for PollWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let ph = self.ph.lock().take();
+        if let Some(ph) = ph {
+            // The file may be gone from the kernel's side: nothing to tell then.
+            let _ = ph.notify();
+        }
+    }
+}
+
+struct OpenFile {
+    handle: Arc<Handle>,
+    poll: Arc<PollWake>,
+}
+
+/// The open files, by FUSE file handle, in shards so that no single lock sits on every
+/// read and write.
+pub(crate) struct Files {
+    shards: Vec<RwLock<HashMap<u64, Arc<OpenFile>>>>,
+    next: AtomicU64,
+}
+
+const SHARDS: u64 = 64;
+
+impl Files {
+    fn new() -> Files {
+        Files {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn shard(&self, fh: u64) -> &RwLock<HashMap<u64, Arc<OpenFile>>> {
+        &self.shards[(fh % SHARDS) as usize]
+    }
+
+    fn insert(&self, handle: Arc<Handle>) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed);
+        let f = Arc::new(OpenFile {
+            handle,
+            poll: Arc::new(PollWake {
+                ph: Mutex::new(None),
+            }),
+        });
+        self.shard(fh).write().insert(fh, f);
+        fh
+    }
+
+    fn get(&self, fh: u64) -> Option<Arc<OpenFile>> {
+        self.shard(fh).read().get(&fh).cloned()
+    }
+
+    fn remove(&self, fh: u64) -> Option<Arc<OpenFile>> {
+        self.shard(fh).write().remove(&fh)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Drops every open file (when the mount ends).
+    pub(crate) fn clear(&self) {
+        for s in &self.shards {
+            let all: Vec<_> = s.write().drain().collect();
+            drop(all);
+        }
+    }
+}
+
+/// The mounted namespace.
+pub(crate) struct KsockFs {
+    fs: NetFs,
+    files: Arc<Files>,
+    exec: Arc<Exec>,
+}
+
+impl KsockFs {
+    pub(crate) fn new(fs: NetFs, files: Arc<Files>, exec: Arc<Exec>) -> KsockFs {
+        KsockFs { fs, files, exec }
+    }
+
+    pub(crate) fn files() -> Arc<Files> {
+        Arc::new(Files::new())
+    }
+
+    fn dir_parent(&self, node: Node) -> u64 {
+        match node {
+            Node::SockDir { id } => self
+                .fs
+                .getattr(node.ino())
+                .ok()
+                .and_then(|_| self.fs.stack().get(id))
+                .and_then(|s| {
+                    self.fs
+                        .stack()
+                        .families()
+                        .iter()
+                        .position(|f| f.domain() == s.domain())
+                })
+                .map_or(Node::Root.ino(), |fam| {
+                    Node::Family { fam: fam as u8 }.ino()
+                }),
+            _ => Node::Root.ino(),
+        }
+    }
+}
+
+impl Filesystem for KsockFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // A record larger than one write request would be split: allow large ones.
+        let _ = config.set_max_write(MAX_WRITE);
+        Ok(())
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.fs.lookup(parent.0, name.as_bytes(), &cred(req)) {
+            Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.fs.getattr(ino.0) {
+            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        // Owners and modes are the namespace's; truncating to 0 (`>` in a shell) and touching
+        // times change nothing and succeed.
+        if mode.is_some() || uid.is_some() || gid.is_some() {
+            return reply.error(fuser::Errno::EPERM);
+        }
+        let a = match self.fs.getattr(ino.0) {
+            Ok(a) => a,
+            Err(e) => return reply.error(errno(e)),
+        };
+        if let Some(size) = size {
+            if a.dir {
+                return reply.error(fuser::Errno::EISDIR);
+            }
+            if let Err(e) = self.fs.access(ino.0, Access::WRITE, &cred(req)) {
+                return reply.error(errno(e));
+            }
+            if size != 0 {
+                return reply.error(fuser::Errno::EINVAL);
+            }
+        }
+        reply.attr(&TTL, &file_attr(&a));
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let want = Access::from_bits_truncate(mask.bits() as u32);
+        match self.fs.access(ino.0, want, &cred(req)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let (read, write) = match flags.acc_mode() {
+            OpenAccMode::O_RDONLY => (true, false),
+            OpenAccMode::O_WRONLY => (false, true),
+            OpenAccMode::O_RDWR => (true, true),
+        };
+        let mode = OpenMode {
+            read,
+            write,
+            nonblock: flags.0 & libc::O_NONBLOCK != 0,
+        };
+        let files = self.files.clone();
+        self.exec.spawn(
+            req.pid(),
+            self.fs.open(ino.0, mode, cred(req)),
+            move |r| match r {
+                Ok(h) => {
+                    let flags = fopen(&h);
+                    reply.opened(FileHandle(files.insert(h)), flags)
+                }
+                Err(e) => reply.error(errno(e)),
+            },
+        );
+    }
+
+    fn read(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let Some(f) = self.files.get(fh.0) else {
+            return reply.error(fuser::Errno::EBADF);
+        };
+        if f.handle.seekable() {
+            return reply.data(&f.handle.read_at(offset, size as usize));
+        }
+        let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+        self.exec.spawn(
+            req.pid(),
+            f.handle.read(size as usize, nonblock),
+            move |r| match r {
+                Ok(b) => reply.data(&b),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let Some(f) = self.files.get(fh.0) else {
+            return reply.error(fuser::Errno::EBADF);
+        };
+        let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+        // A long stream write that is interrupted reports what it sent, as write(2) does.
+        let sent = Arc::new(AtomicUsize::new(0));
+        let fut = f
+            .handle
+            .write_counted(Bytes::copy_from_slice(data), nonblock, sent.clone());
+        self.exec.spawn(req.pid(), fut, move |r| match r {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => match sent.load(Ordering::Acquire) {
+                0 => reply.error(errno(e)),
+                n => reply.written(n as u32),
+            },
+        });
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        if let Some(f) = self.files.remove(fh.0) {
+            f.poll.ph.lock().take();
+            drop(f);
+        }
+        reply.ok();
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.fs.access(ino.0, Access::READ, &cred(req)) {
+            Ok(()) if Node::from_ino(ino.0).is_some_and(Node::is_dir) => {
+                reply.opened(FileHandle(0), FopenFlags::empty())
+            }
+            Ok(()) => reply.error(fuser::Errno::ENOTDIR),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some(node) = Node::from_ino(ino.0) else {
+            return reply.error(fuser::Errno::ENOENT);
+        };
+        let entries = match self.fs.readdir(ino.0, offset, &cred(req)) {
+            Ok(e) => e,
+            Err(e) => return reply.error(errno(e)),
+        };
+        if offset < 1 && reply.add(ino, 1, FileType::Directory, ".") {
+            return reply.ok();
+        }
+        if offset < 2 && reply.add(INodeNo(self.dir_parent(node)), 2, FileType::Directory, "..") {
+            return reply.ok();
+        }
+        for e in entries {
+            let kind = if e.dir {
+                FileType::Directory
+            } else {
+                FileType::RegularFile
+            };
+            if reply.add(INodeNo(e.node.ino()), e.cookie, kind, &e.name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        ph: PollNotifier,
+        events: PollEvents,
+        flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        let Some(f) = self.files.get(fh.0) else {
+            return reply.error(fuser::Errno::EBADF);
+        };
+        let want = interest(events);
+        let ev = if flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
+            *f.poll.ph.lock() = Some(ph);
+            let waker = Waker::from(f.poll.clone());
+            let mut cx = Context::from_waker(&waker);
+            f.handle.poll_ready(Some(&mut cx), want)
+        } else {
+            f.handle.poll_ready(None, want)
+        };
+        reply.poll(revents(ev));
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        // Only existing names can be opened; sockets are made by opening a factory.
+        reply.error(fuser::Errno::ENOENT);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(fuser::Errno::ENOENT);
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(fuser::Errno::EPERM);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(fuser::Errno::EPERM);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(fuser::Errno::EPERM);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(fuser::Errno::EPERM);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_bits_map_both_ways() {
+        let i = interest(PollEvents::POLLIN | PollEvents::POLLOUT);
+        assert!(i.contains(Events::IN | Events::OUT | Events::ERR | Events::HUP));
+        assert!(!i.contains(Events::RDHUP));
+        let i = interest(PollEvents::from_bits_retain(libc::POLLRDHUP as u32));
+        assert!(i.contains(Events::RDHUP) && !i.contains(Events::IN));
+        let r = revents(Events::IN | Events::HUP);
+        assert!(r.contains(PollEvents::POLLIN | PollEvents::POLLRDNORM | PollEvents::POLLHUP));
+        assert!(!r.contains(PollEvents::POLLOUT));
+        let r = revents(Events::NVAL);
+        assert!(r.contains(PollEvents::POLLERR | PollEvents::POLLHUP | PollEvents::POLLIN));
+        assert!(!r.contains(PollEvents::POLLNVAL), "the file itself is open");
+    }
+
+    #[test]
+    fn socket_files_are_direct_nonseekable_streams() {
+        use ksock_netfs::exec::block_on;
+        let fs = NetFs::new(ksock::Stack::new());
+        let ino = fs.resolve("/local/stream", &Cred::ROOT).unwrap().ino;
+        let h = block_on(fs.open(ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let f = fopen(&h);
+        assert!(f.contains(FopenFlags::FOPEN_DIRECT_IO));
+        assert!(f.contains(FopenFlags::FOPEN_NONSEEKABLE));
+        assert!(f.contains(FopenFlags::FOPEN_STREAM));
+        let st = fs
+            .resolve(&format!("/local/{}/status", h.id().unwrap()), &Cred::ROOT)
+            .unwrap()
+            .ino;
+        let t = block_on(fs.open(st, OpenMode::READ, Cred::ROOT)).unwrap();
+        assert_eq!(fopen(&t), FopenFlags::FOPEN_DIRECT_IO);
+        assert_eq!(&t.read_at(0, 3)[..], b"id ");
+        assert_eq!(&t.read_at(1, 2)[..], b"d ");
+        assert!(t.read_at(1 << 40, 10).is_empty());
+    }
+}

@@ -1,0 +1,306 @@
+//! The `/net` namespace of [`ksock_netfs`] mounted on Linux with FUSE.
+//!
+//! [`mount`] mounts a tree at a directory and serves it from a few threads:
+//!
+//! - FUSE workers (fuser's session loop) answer every request. They never block: an
+//!   operation that has to wait (reading an empty `data`, writing a full one, opening
+//!   `accept` or `listen`, a ctl `connect` on a full backlog) is parked with its reply
+//!   (fuser's replies are `Send`) and answered when the core wakes it;
+//! - a driver thread polls woken operations and sends their replies;
+//! - a reaper thread ends the sockets of processes that have exited, and answers (with
+//!   `EINTR`) the parked requests of threads that are being killed or have a caught signal
+//!   pending. fuser does not implement `FUSE_INTERRUPT`, so without this a process killed in
+//!   a blocking read would stay in uninterruptible sleep until the socket had data; with it,
+//!   the kill completes and the process's files are closed as usual, and a signal handler
+//!   (Python's `KeyboardInterrupt`, say) runs.
+//!
+//! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
+//! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM`: no page cache, no file position, so
+//! a reader and a writer on one open file never serialize on the position lock. The text
+//! files (`status`, `local`, `remote`, `err`, `addrs`) are snapshots taken at open, opened
+//! with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`, `tail`)
+//! work on them. Attributes and entries are never cached (TTL 0).
+//!
+//! Mounting needs `/dev/fuse` and the right to call `mount(2)` (root): fuser's own mount
+//! code is used, no libfuse and no `fusermount`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod fs;
+mod park;
+pub mod procs;
+
+use fs::{Files, KsockFs};
+use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
+use ksock::{Errno, Stack};
+use ksock_netfs::{Config as NetConfig, NetFs};
+use park::Exec;
+use parking_lot::Mutex;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How often the reaper wakes; parked requests are checked on their own schedule (see
+/// `park`), the creators of sockets every [`CREATOR_EVERY`] ticks.
+const TICK: Duration = Duration::from_millis(20);
+const CREATOR_EVERY: u32 = 5;
+
+/// How to mount.
+#[derive(Clone, Debug)]
+pub struct MountOptions {
+    /// Let users other than the one mounting use the tree (FUSE's `allow_other`). Needed
+    /// for a system-wide `/net` and for other users to get their own sockets.
+    pub allow_other: bool,
+    /// FUSE worker threads.
+    pub threads: usize,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            allow_other: false,
+            threads: 4,
+        }
+    }
+}
+
+/// A namespace over `stack` whose sockets live as long as their creating process
+/// (found through `/proc`), owned (the static part) by the calling user.
+pub fn host_netfs(stack: Stack) -> NetFs {
+    NetFs::with_config(
+        stack,
+        NetConfig {
+            resolver: Some(Box::new(procs::resolve)),
+            root_uid: nix::unistd::getuid().as_raw(),
+            root_gid: nix::unistd::getgid().as_raw(),
+        },
+    )
+}
+
+/// How an unmount went.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Unmounted {
+    /// Unmounted; the session has ended or is ending.
+    Clean,
+    /// Files were still open: the tree was detached from the directory (`MNT_DETACH`) and
+    /// keeps serving those files until they are closed.
+    Detached,
+}
+
+/// Unmounts a mount from any thread.
+#[derive(Clone)]
+pub struct Unmounter {
+    dir: PathBuf,
+    inner: Arc<Mutex<Option<SessionUnmounter>>>,
+}
+
+impl Unmounter {
+    /// Unmounts; if files are still open, detaches the tree instead.
+    pub fn unmount(&self) -> io::Result<Unmounted> {
+        let Some(mut u) = self.inner.lock().take() else {
+            return Ok(Unmounted::Clean);
+        };
+        match u.unmount() {
+            Ok(()) => Ok(Unmounted::Clean),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(io::Error::from)?;
+                Ok(Unmounted::Detached)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A mounted tree.
+pub struct Mount {
+    dir: PathBuf,
+    netfs: NetFs,
+    exec: Arc<Exec>,
+    files: Arc<Files>,
+    unmounter: Unmounter,
+    session: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Mount {
+    /// Where it is mounted.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The namespace it serves.
+    pub fn netfs(&self) -> &NetFs {
+        &self.netfs
+    }
+
+    /// How many files are open through the mount.
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// How many requests are parked, waiting for their socket.
+    pub fn parked(&self) -> usize {
+        self.exec.parked_count()
+    }
+
+    /// A handle that unmounts from another thread (a signal handler thread, say).
+    pub fn unmounter(&self) -> Unmounter {
+        self.unmounter.clone()
+    }
+
+    /// Waits until the session ends (the tree was unmounted, here or by `umount`).
+    pub fn join(mut self) -> io::Result<()> {
+        match self.session.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the FUSE session panicked"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Unmounts and waits for the session to end. With files still open the tree is
+    /// detached and this returns at once, leaving the session to end when they close.
+    pub fn unmount(self) -> io::Result<Unmounted> {
+        let how = self.unmounter.unmount()?;
+        if how == Unmounted::Clean {
+            self.join()?;
+        }
+        Ok(how)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.session.is_some()
+            && let Ok(Unmounted::Clean) = self.unmounter.unmount()
+            && let Some(t) = self.session.take()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+/// If `dir` is a dead FUSE mount (its server was killed: every access says `ENOTCONN`),
+/// detaches it so that it can be mounted again.
+pub fn clear_stale_mount(dir: &Path) {
+    if let Err(e) = std::fs::metadata(dir)
+        && e.raw_os_error() == Some(libc::ENOTCONN)
+    {
+        let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mounts `netfs` at `dir` (which must exist) and serves it from background threads until
+/// it is unmounted.
+pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount> {
+    clear_stale_mount(dir);
+    let exec = Exec::start()?;
+    let files = KsockFs::files();
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("ksock".into()),
+        MountOption::CUSTOM("subtype=ksock".into()),
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoExec,
+        MountOption::NoAtime,
+    ];
+    config.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(opts.threads.max(1));
+    config.clone_fd = true;
+    let fsys = KsockFs::new(netfs.clone(), files.clone(), exec.clone());
+    let mut session = match Session::new(fsys, dir, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            exec.stop();
+            let hint = if !Path::new("/dev/fuse").exists() {
+                " (/dev/fuse is missing: load the fuse module, or give the container the device)"
+            } else if !nix::unistd::geteuid().is_root() {
+                " (mounting needs root, or a fusermount3 helper for other users)"
+            } else {
+                ""
+            };
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot mount FUSE at {}: {e}{hint}", dir.display()),
+            ));
+        }
+    };
+    let unmounter = Unmounter {
+        dir: dir.to_path_buf(),
+        inner: Arc::new(Mutex::new(Some(session.unmount_callable()))),
+    };
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let reaper = {
+        let netfs = netfs.clone();
+        let exec = exec.clone();
+        thread::Builder::new()
+            .name("ksock-reaper".into())
+            .spawn(move || reap(netfs, exec, stop_rx))?
+    };
+    let session = {
+        let exec = exec.clone();
+        let files = files.clone();
+        thread::Builder::new()
+            .name("ksock-session".into())
+            .spawn(move || {
+                let r = session.run();
+                // The connection is gone: nothing parked can be answered any more.
+                exec.cancel_all(Errno::EINTR);
+                let _ = stop_tx.send(());
+                let _ = reaper.join();
+                exec.stop();
+                files.clear();
+                r
+            })?
+    };
+    Ok(Mount {
+        dir: dir.to_path_buf(),
+        netfs,
+        exec,
+        files,
+        unmounter,
+        session: Some(session),
+    })
+}
+
+/// The reaper: ends the sockets of exited processes, and answers the parked requests of
+/// threads that are being killed.
+fn reap(netfs: NetFs, exec: Arc<Exec>, stop: mpsc::Receiver<()>) {
+    let mut tick = 0u32;
+    loop {
+        match stop.recv_timeout(TICK) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        tick = tick.wrapping_add(1);
+        if tick.is_multiple_of(CREATOR_EVERY) {
+            for p in netfs.creators() {
+                if !procs::alive(p) {
+                    netfs.process_exited(p);
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut checked: std::collections::HashMap<u32, bool> = Default::default();
+        for task in exec.parked() {
+            if !task.check_due(now) {
+                continue;
+            }
+            let interrupted = *checked
+                .entry(task.tid())
+                .or_insert_with(|| procs::interrupted(task.tid()));
+            if interrupted {
+                task.cancel(Errno::EINTR);
+            }
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Parked replies: operations that must wait never hold a FUSE worker thread.
+//!
+//! Each request that may wait becomes a [`Task`]: the namespace's future plus the FUSE reply
+//! it will answer. The worker polls it once; if it is not ready the task is parked (it holds
+//! nothing but memory) and the worker goes back to the kernel. The core wakes the task
+//! through its waker when the socket changes; the waker only queues the task for the driver
+//! thread, which polls it again and, once it is ready, sends the reply. A task can also be
+//! cancelled (the requesting process is being killed, the mount is going away): its reply is
+//! then answered with an error at once.
+//!
+//! The task's state machine makes wake-ups impossible to lose: a wake while the task is
+//! being polled marks it to be polled again.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use ksock::{Errno, Result};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Weak};
+use std::task::Wake;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Something to poll until done, that can be told to give up.
+pub(crate) trait Job: Send {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+    fn cancel(self: Box<Self>, e: Errno);
+}
+
+/// A future and what to do with its result (answer the FUSE reply).
+struct ReplyJob<F, D> {
+    fut: Pin<Box<F>>,
+    done: Option<D>,
+}
+
+impl<T, F, D> Job for ReplyJob<F, D>
+where
+    F: Future<Output = Result<T>> + Send,
+    D: FnOnce(Result<T>) + Send,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.fut.as_mut().poll(cx) {
+            Poll::Ready(r) => {
+                if let Some(d) = self.done.take() {
+                    d(r);
+                }
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn cancel(mut self: Box<Self>, e: Errno) {
+        if let Some(d) = self.done.take() {
+            d(Err(e));
+        }
+    }
+}
+
+enum State {
+    /// Waiting for a wake-up.
+    Idle(Box<dyn Job>),
+    /// Woken, queued for the driver.
+    Queued(Box<dyn Job>),
+    /// Being polled; `again` if woken meanwhile, `cancel` if cancelled meanwhile.
+    Running { again: bool, cancel: Option<Errno> },
+    /// Answered.
+    Done,
+}
+
+/// How often a parked task's requester is checked: first soon, then less and less often.
+const FIRST_CHECK: Duration = Duration::from_millis(20);
+const MAX_CHECK: Duration = Duration::from_millis(500);
+
+pub(crate) struct Task {
+    id: u64,
+    /// The thread that made the request.
+    tid: u32,
+    exec: Weak<Exec>,
+    state: Mutex<State>,
+    registered: AtomicBool,
+    check: Mutex<(Instant, Duration)>,
+}
+
+impl Task {
+    pub(crate) fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    /// Whether the requester should be checked now; if so, schedules the next check.
+    pub(crate) fn check_due(&self, now: Instant) -> bool {
+        let mut c = self.check.lock();
+        if now < c.0 {
+            return false;
+        }
+        c.1 = (c.1 * 2).min(MAX_CHECK);
+        c.0 = now + c.1;
+        true
+    }
+
+    fn drive(self: &Arc<Self>, mut job: Box<dyn Job>) {
+        let waker = Waker::from(self.clone());
+        loop {
+            let mut cx = Context::from_waker(&waker);
+            if job.poll(&mut cx).is_ready() {
+                *self.state.lock() = State::Done;
+                self.unregister();
+                return;
+            }
+            let mut st = self.state.lock();
+            match &mut *st {
+                State::Running {
+                    cancel: Some(e), ..
+                } => {
+                    let e = *e;
+                    *st = State::Done;
+                    drop(st);
+                    job.cancel(e);
+                    self.unregister();
+                    return;
+                }
+                State::Running { again, .. } if *again => {
+                    *again = false;
+                }
+                _ => {
+                    *st = State::Idle(job);
+                    drop(st);
+                    self.register();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_queued(self: &Arc<Self>) {
+        let job = {
+            let mut st = self.state.lock();
+            match core::mem::replace(&mut *st, State::Done) {
+                State::Queued(job) => {
+                    *st = State::Running {
+                        again: false,
+                        cancel: None,
+                    };
+                    job
+                }
+                other => {
+                    *st = other;
+                    return;
+                }
+            }
+        };
+        self.drive(job);
+    }
+
+    /// Gives up: the reply is answered with `e` now, or as soon as a running poll ends.
+    pub(crate) fn cancel(self: &Arc<Self>, e: Errno) {
+        let mut st = self.state.lock();
+        match core::mem::replace(&mut *st, State::Done) {
+            State::Idle(job) | State::Queued(job) => {
+                drop(st);
+                job.cancel(e);
+                self.unregister();
+            }
+            State::Running { again, .. } => {
+                *st = State::Running {
+                    again,
+                    cancel: Some(e),
+                };
+            }
+            State::Done => {}
+        }
+    }
+
+    fn register(self: &Arc<Self>) {
+        if self.registered.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(exec) = self.exec.upgrade() else {
+            return;
+        };
+        exec.parked.lock().insert(self.id, self.clone());
+        // The task may have finished on the driver before it was listed here.
+        if matches!(*self.state.lock(), State::Done) {
+            exec.parked.lock().remove(&self.id);
+        }
+    }
+
+    fn unregister(&self) {
+        if self.registered.load(Ordering::Acquire)
+            && let Some(exec) = self.exec.upgrade()
+        {
+            let gone = exec.parked.lock().remove(&self.id);
+            drop(gone);
+        }
+    }
+}
+
+impl Wake for Task {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        match core::mem::replace(&mut *st, State::Done) {
+            State::Idle(job) => {
+                *st = State::Queued(job);
+                drop(st);
+                if let Some(exec) = self.exec.upgrade() {
+                    let _ = exec.tx.send(Msg::Run(self.clone()));
+                }
+            }
+            State::Running { cancel, .. } => {
+                *st = State::Running {
+                    again: true,
+                    cancel,
+                };
+            }
+            other => *st = other,
+        }
+    }
+}
+
+enum Msg {
+    Run(Arc<Task>),
+    Stop,
+}
+
+/// The parked tasks and the thread that drives them when woken.
+pub(crate) struct Exec {
+    tx: Sender<Msg>,
+    next: AtomicU64,
+    parked: Mutex<HashMap<u64, Arc<Task>>>,
+    driver: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Exec {
+    pub(crate) fn start() -> std::io::Result<Arc<Exec>> {
+        let (tx, rx) = channel();
+        let exec = Arc::new(Exec {
+            tx,
+            next: AtomicU64::new(1),
+            parked: Mutex::new(HashMap::new()),
+            driver: Mutex::new(None),
+        });
+        let t = thread::Builder::new()
+            .name("ksock-driver".into())
+            .spawn(move || drive(rx))?;
+        *exec.driver.lock() = Some(t);
+        Ok(exec)
+    }
+
+    /// Runs `fut` for the thread `tid`; `done` gets its result, or the error it is cancelled
+    /// with. The first poll happens here.
+    pub(crate) fn spawn<T, F, D>(self: &Arc<Self>, tid: u32, fut: F, done: D)
+    where
+        T: 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
+        let task = Arc::new(Task {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            tid,
+            exec: Arc::downgrade(self),
+            state: Mutex::new(State::Running {
+                again: false,
+                cancel: None,
+            }),
+            registered: AtomicBool::new(false),
+            check: Mutex::new((Instant::now() + FIRST_CHECK, FIRST_CHECK)),
+        });
+        task.drive(Box::new(ReplyJob {
+            fut: Box::pin(fut),
+            done: Some(done),
+        }));
+    }
+
+    /// The tasks waiting now.
+    pub(crate) fn parked(&self) -> Vec<Arc<Task>> {
+        self.parked.lock().values().cloned().collect()
+    }
+
+    /// How many tasks wait.
+    pub(crate) fn parked_count(&self) -> usize {
+        self.parked.lock().len()
+    }
+
+    /// Cancels every waiting task with `e`.
+    pub(crate) fn cancel_all(&self, e: Errno) {
+        for t in self.parked() {
+            t.cancel(e);
+        }
+    }
+
+    /// Stops the driver thread (after it has run what is queued).
+    pub(crate) fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
+        let t = self.driver.lock().take();
+        if let Some(t) = t
+            && t.thread().id() != thread::current().id()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+fn drive(rx: Receiver<Msg>) {
+    for msg in rx {
+        match msg {
+            Msg::Run(task) => task.run_queued(),
+            Msg::Stop => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+
+    /// A future that is ready once `flag` is set, and records its waker.
+    struct Gate {
+        open: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Gate {
+        type Output = Result<u32>;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<u32>> {
+            *self.waker.lock() = Some(cx.waker().clone());
+            if self.open.load(Ordering::Acquire) {
+                Poll::Ready(Ok(7))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    fn gate() -> (Gate, Arc<AtomicBool>, Arc<Mutex<Option<Waker>>>) {
+        let open = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(Mutex::new(None));
+        (
+            Gate {
+                open: open.clone(),
+                waker: waker.clone(),
+            },
+            open,
+            waker,
+        )
+    }
+
+    #[test]
+    fn ready_at_once_answers_inline_and_parks_nothing() {
+        let exec = Exec::start().unwrap();
+        let (g, open, _) = gate();
+        open.store(true, Ordering::Release);
+        let (tx, rx) = mpsc::channel();
+        exec.spawn(1, g, move |r| tx.send(r).unwrap());
+        assert_eq!(rx.try_recv().unwrap(), Ok(7));
+        assert_eq!(exec.parked_count(), 0);
+        exec.stop();
+    }
+
+    #[test]
+    fn parked_tasks_finish_on_wake_from_another_thread() {
+        let exec = Exec::start().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut gates = Vec::new();
+        for i in 0..1000 {
+            let (g, open, waker) = gate();
+            let tx = tx.clone();
+            exec.spawn(i, g, move |r| tx.send(r).unwrap());
+            gates.push((open, waker));
+        }
+        assert_eq!(exec.parked_count(), 1000);
+        assert!(rx.try_recv().is_err());
+        let t = thread::spawn(move || {
+            for (open, waker) in gates {
+                open.store(true, Ordering::Release);
+                if let Some(w) = waker.lock().take() {
+                    w.wake();
+                }
+            }
+        });
+        for _ in 0..1000 {
+            assert_eq!(rx.recv().unwrap(), Ok(7));
+        }
+        t.join().unwrap();
+        // Every finished task leaves the list (a late listing removes itself).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while exec.parked_count() != 0 {
+            assert!(Instant::now() < deadline, "tasks left parked");
+            thread::yield_now();
+        }
+        exec.stop();
+    }
+
+    #[test]
+    fn cancel_answers_with_the_error_once() {
+        let exec = Exec::start().unwrap();
+        let (g, open, waker) = gate();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        let c = calls.clone();
+        exec.spawn(9, g, move |r| {
+            c.fetch_add(1, Ordering::SeqCst);
+            tx.send(r).unwrap();
+        });
+        let parked = exec.parked();
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].tid(), 9);
+        parked[0].cancel(Errno::EINTR);
+        assert_eq!(rx.recv().unwrap(), Err(Errno::EINTR));
+        // A late wake-up finds nothing to do.
+        open.store(true, Ordering::Release);
+        if let Some(w) = waker.lock().take() {
+            w.wake();
+        }
+        parked[0].cancel(Errno::EIO);
+        exec.stop();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(exec.parked_count(), 0);
+    }
+
+    #[test]
+    fn a_wake_during_the_first_poll_is_not_lost() {
+        /// Wakes itself while being polled the first time, ready the second time.
+        struct SelfWake(u32);
+        impl Future for SelfWake {
+            type Output = Result<u32>;
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<u32>> {
+                self.0 += 1;
+                if self.0 == 1 {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Ok(self.0))
+                }
+            }
+        }
+        let exec = Exec::start().unwrap();
+        let (tx, rx) = mpsc::channel();
+        exec.spawn(1, SelfWake(0), move |r| tx.send(r).unwrap());
+        assert_eq!(rx.try_recv().unwrap(), Ok(2), "polled again inline");
+        exec.stop();
+    }
+
+    #[test]
+    fn check_backs_off() {
+        let exec = Exec::start().unwrap();
+        let (g, _open, _w) = gate();
+        exec.spawn(1, g, |_| {});
+        let t = exec.parked().remove(0);
+        let later = Instant::now() + Duration::from_millis(25);
+        assert!(t.check_due(later));
+        assert!(!t.check_due(later + Duration::from_millis(30)));
+        assert!(t.check_due(later + Duration::from_millis(45)));
+        exec.cancel_all(Errno::EINTR);
+        exec.stop();
+    }
+}

@@ -1,0 +1,188 @@
+//! The `status` file: one `key value` line per field, written and read back here (the
+//! `ksock ss` table reads mounted trees with [`Status::parse`]).
+//!
+//! ```text
+//! id 7
+//! family local
+//! type seqpacket
+//! state connected
+//! local dwm
+//! remote -
+//! recvq 0
+//! sendq 12
+//! backlog 0
+//! pending 0
+//! owner 1000
+//! nonblock off
+//! ```
+//!
+//! Addresses are printed as the family prints them (local names with `\xNN` escapes, so a
+//! value never contains white space); `-` stands for no address.
+
+use ksock::{SockAddr, SocketInfo};
+use std::fmt::Write as _;
+
+/// A socket's status, as its `status` file shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Status {
+    /// The socket's id.
+    pub id: u64,
+    /// The family's name (`local`, `inet`).
+    pub family: String,
+    /// The type's name (`stream`, `seqpacket`, `dgram`).
+    pub ty: String,
+    /// The state's name (`new`, `bound`, `listening`, ...).
+    pub state: String,
+    /// The local address, `-` if none.
+    pub local: String,
+    /// The peer's address, `-` if none.
+    pub remote: String,
+    /// Bytes waiting to be read.
+    pub recvq: usize,
+    /// Bytes sent and not yet read by the peer.
+    pub sendq: usize,
+    /// A listener's backlog.
+    pub backlog: usize,
+    /// Connections waiting to be accepted.
+    pub pending: usize,
+    /// The owner's uid.
+    pub owner: u32,
+    /// The socket's default for newly opened files.
+    pub nonblock: bool,
+}
+
+fn addr_text(a: Option<&SockAddr>) -> String {
+    match a {
+        None | Some(SockAddr::Unnamed) => "-".into(),
+        Some(a) => a.to_string(),
+    }
+}
+
+impl Status {
+    /// The status of a socket from the core's snapshot.
+    pub fn from_info(info: &SocketInfo, family: &str) -> Status {
+        Status {
+            id: info.id,
+            family: family.into(),
+            ty: info.ty.name().into(),
+            state: info.state.name().into(),
+            local: addr_text(Some(&info.local)),
+            remote: addr_text(info.remote.as_ref()),
+            recvq: info.queues.rx,
+            sendq: info.queues.tx,
+            backlog: info.queues.backlog,
+            pending: info.queues.pending,
+            owner: info.owner.unwrap_or(0),
+            nonblock: info.nonblocking,
+        }
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "id {}\nfamily {}\ntype {}\nstate {}\nlocal {}\nremote {}\nrecvq {}\nsendq {}\n\
+             backlog {}\npending {}\nowner {}\nnonblock {}\n",
+            self.id,
+            self.family,
+            self.ty,
+            self.state,
+            self.local,
+            self.remote,
+            self.recvq,
+            self.sendq,
+            self.backlog,
+            self.pending,
+            self.owner,
+            if self.nonblock { "on" } else { "off" },
+        );
+        s
+    }
+
+    /// Reads a status text back. Unknown keys are ignored (so newer files still parse);
+    /// a missing `id` or a malformed number is an error naming the line.
+    pub fn parse(text: &str) -> Result<Status, String> {
+        let mut st = Status::default();
+        let mut have_id = false;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            let num = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("status: bad number in line {line:?}"))
+            };
+            match key {
+                "id" => {
+                    st.id = value
+                        .parse()
+                        .map_err(|_| format!("status: bad id in line {line:?}"))?;
+                    have_id = true;
+                }
+                "family" => st.family = value.into(),
+                "type" => st.ty = value.into(),
+                "state" => st.state = value.into(),
+                "local" => st.local = value.into(),
+                "remote" => st.remote = value.into(),
+                "recvq" => st.recvq = num(value)?,
+                "sendq" => st.sendq = num(value)?,
+                "backlog" => st.backlog = num(value)?,
+                "pending" => st.pending = num(value)?,
+                "owner" => {
+                    st.owner = value
+                        .parse()
+                        .map_err(|_| format!("status: bad owner in line {line:?}"))?
+                }
+                "nonblock" => st.nonblock = value == "on",
+                _ => {}
+            }
+        }
+        if !have_id {
+            return Err("status: no id line".into());
+        }
+        Ok(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_parse_round_trip() {
+        let s = Status {
+            id: 42,
+            family: "local".into(),
+            ty: "seqpacket".into(),
+            state: "connected".into(),
+            local: "dwm".into(),
+            remote: "-".into(),
+            recvq: 3,
+            sendq: 5,
+            backlog: 0,
+            pending: 0,
+            owner: 1000,
+            nonblock: true,
+        };
+        let text = s.render();
+        assert!(text.starts_with("id 42\nfamily local\n"));
+        assert!(text.ends_with("nonblock on\n"));
+        assert_eq!(Status::parse(&text), Ok(s));
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        assert!(Status::parse("family local\n").is_err());
+        let e = Status::parse("id 1\nrecvq many\n").unwrap_err();
+        assert!(e.contains("recvq many"), "{e}");
+        assert_eq!(Status::parse("id 9\nfuture thing\n").unwrap().id, 9);
+    }
+
+    #[test]
+    fn escaped_addresses_have_no_spaces() {
+        let a = SockAddr::local(b"my server").unwrap();
+        let t = addr_text(Some(&a));
+        assert!(!t.contains(' '), "{t}");
+        assert_eq!(addr_text(None), "-");
+        assert_eq!(addr_text(Some(&SockAddr::Unnamed)), "-");
+    }
+}
