@@ -48,6 +48,11 @@ pub mod state;
 mod sync;
 pub mod types;
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use addr::{LocalName, SockAddr};
 pub use buf::{Chain, ChainSink, RecvSink, SendBuf};
 pub use errno::{Errno, Result};
