@@ -661,6 +661,12 @@ fn socket_creation_errors() {
         st.socket(Domain::LOCAL, SockType::STREAM, 6).unwrap_err(),
         Errno::EPROTONOSUPPORT
     );
-    assert_eq!(SockType::from_raw(10), Err(Errno::EINVAL));
+    assert_eq!(SockType::from_raw(11), Err(Errno::EINVAL));
+    assert_eq!(
+        st.socket(Domain::LOCAL, SockType::from_raw(10).unwrap(), 0)
+            .unwrap_err(),
+        Errno::ESOCKTNOSUPPORT,
+        "SOCK_PACKET is a type number, just not one the local family has"
+    );
     assert_eq!(st.socket_count(), 0);
 }

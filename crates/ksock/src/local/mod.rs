@@ -125,9 +125,10 @@ fn addr_of(name: &Option<LocalName>) -> SockAddr {
 }
 
 fn check_protocol(protocol: i32) -> Result<u16> {
-    // 0, or PF_UNIX itself, as Linux accepts.
+    // 0, or PF_UNIX itself, as Linux accepts; either way the socket's protocol (SO_PROTOCOL)
+    // is 0, as on Linux.
     match protocol {
-        0 | 1 => Ok(protocol as u16),
+        0 | 1 => Ok(0),
         _ => Err(Errno::EPROTONOSUPPORT),
     }
 }
