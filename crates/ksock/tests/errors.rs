@@ -670,3 +670,22 @@ fn socket_creation_errors() {
     );
     assert_eq!(st.socket_count(), 0);
 }
+
+#[test]
+fn fionread_counts_every_queued_byte_and_refuses_listeners() {
+    let st = Stack::new();
+    let (a, b) = st
+        .socketpair(Domain::LOCAL, SockType::SEQPACKET, 0)
+        .unwrap();
+    a.send(b"early").unwrap();
+    a.send(b"bird").unwrap();
+    assert_eq!(b.nread().unwrap(), 9, "seqpacket: all records, as Linux sums");
+    let (c, d) = st.socketpair(Domain::LOCAL, SockType::DGRAM, 0).unwrap();
+    c.send(b"one").unwrap();
+    c.send(b"three").unwrap();
+    assert_eq!(d.nread().unwrap(), 3, "dgram: the next record");
+    let l = listener(&st, SockType::STREAM, "fionread", 1);
+    assert_eq!(l.nread(), Err(Errno::EINVAL));
+    drop((a, b, c, d, l));
+    assert_clean(&st);
+}
