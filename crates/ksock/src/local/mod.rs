@@ -550,6 +550,11 @@ impl LocalSock {
         let (got, records, wake_writer) = {
             let mut pipes = conn.pipes.lock();
             let (rx, _) = rx_tx(&mut pipes, side);
+            // A seqpacket socket reports a reset before its queued records (Linux checks
+            // the socket error first for records); a stream after its bytes (SPEC 3).
+            if rx.is(PipeFlags::RECORDS) && rx.take(PipeFlags::RESET) {
+                return Err(Errno::ECONNRESET);
+            }
             let before = rx.used();
             let room = dst.room();
             let got = match rx.data_if_any() {
