@@ -697,3 +697,18 @@ fn fionread_counts_every_queued_byte_and_refuses_listeners() {
     drop((a, b, c, d, l));
     assert_clean(&st);
 }
+
+#[test]
+fn a_connected_datagram_socket_refuses_even_itself() {
+    let st = Stack::new();
+    let a = sock(&st, SockType::DGRAM);
+    a.bind(&addr("self-a")).unwrap();
+    let b = sock(&st, SockType::DGRAM);
+    b.bind(&addr("self-b")).unwrap();
+    assert_eq!(a.send_to(b"me", &addr("self-a")), Ok(2), "unconnected: itself is fine");
+    a.connect(&addr("self-b")).unwrap();
+    assert_eq!(a.send_to(b"me", &addr("self-a")), Err(Errno::EPERM));
+    assert_eq!(recv_now(&a, 8).unwrap().0, b"me");
+    drop((a, b));
+    assert_clean(&st);
+}

@@ -472,7 +472,9 @@ impl LocalSock {
             if q.closed {
                 return Err(None);
             }
-            if !to_self && q.peer_is_other_than(me) {
+            // A socket connected elsewhere takes nothing from others, itself included (as
+            // Linux's unix_may_send).
+            if q.peer_is_other_than(me) {
                 return Err(Some(Errno::EPERM));
             }
             if q.rd_shut {
