@@ -687,7 +687,11 @@ fn fionread_counts_every_queued_byte_and_refuses_listeners() {
         .unwrap();
     a.send(b"early").unwrap();
     a.send(b"bird").unwrap();
-    assert_eq!(b.nread().unwrap(), 9, "seqpacket: all records, as Linux sums");
+    assert_eq!(
+        b.nread().unwrap(),
+        9,
+        "seqpacket: all records, as Linux sums"
+    );
     let (c, d) = st.socketpair(Domain::LOCAL, SockType::DGRAM, 0).unwrap();
     c.send(b"one").unwrap();
     c.send(b"three").unwrap();
@@ -705,7 +709,11 @@ fn a_connected_datagram_socket_refuses_even_itself() {
     a.bind(&addr("self-a")).unwrap();
     let b = sock(&st, SockType::DGRAM);
     b.bind(&addr("self-b")).unwrap();
-    assert_eq!(a.send_to(b"me", &addr("self-a")), Ok(2), "unconnected: itself is fine");
+    assert_eq!(
+        a.send_to(b"me", &addr("self-a")),
+        Ok(2),
+        "unconnected: itself is fine"
+    );
     a.connect(&addr("self-b")).unwrap();
     assert_eq!(a.send_to(b"me", &addr("self-a")), Err(Errno::EPERM));
     assert_eq!(recv_now(&a, 8).unwrap().0, b"me");
