@@ -25,8 +25,8 @@ pub const SOCK_RDM: i32 = 4;
 pub const SOCK_SEQPACKET: i32 = 5;
 /// The type bits of the `type` argument.
 pub const SOCK_TYPE_MASK: i32 = 0xf;
-/// One past the largest socket type.
-pub const SOCK_MAX: i32 = 10;
+/// One past the largest socket type (`SOCK_PACKET` = 10).
+pub const SOCK_MAX: i32 = 11;
 /// `SOCK_NONBLOCK` (= `O_NONBLOCK`).
 pub const SOCK_NONBLOCK: i32 = 0o4000;
 /// `SOCK_CLOEXEC` (= `O_CLOEXEC`).
