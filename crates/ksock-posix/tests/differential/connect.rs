@@ -353,3 +353,78 @@ scenario!(connect_listen_again_grows_the_backlog, |t| {
     t.differs("after growing", w.len() + more.len(), 5, 4);
     t.want("SO_ACCEPTCONN", t.getint(l, SO_ACCEPTCONN), Ok(1));
 });
+
+scenario!(listen_errors_and_updates, |t| {
+    let d = t.bound(SOCK_DGRAM, "d");
+    t.want("dgram", t.api.listen(d, 1), Err(Errno::EOPNOTSUPP));
+    let u = t.sock(SOCK_DGRAM);
+    t.want("dgram unbound", t.api.listen(u, 1), Err(Errno::EOPNOTSUPP));
+    for ty in CONN_TYPES {
+        let n = ty_name(ty);
+        let u = t.sock(ty);
+        t.want(
+            &format!("{n} unbound"),
+            t.api.listen(u, 1),
+            Err(Errno::EINVAL),
+        );
+        let (a, b) = t.pair(ty);
+        t.want(
+            &format!("{n} socketpair"),
+            t.api.listen(a, 1),
+            Err(Errno::EINVAL),
+        );
+        let (c, s) = t.connected(ty, n);
+        t.want(
+            &format!("{n} connected"),
+            t.api.listen(c, 1),
+            Err(Errno::EINVAL),
+        );
+        t.want(
+            &format!("{n} accepted"),
+            t.api.listen(s, 1),
+            Err(Errno::EINVAL),
+        );
+        let l = t.bound(ty, &format!("{n}-l"));
+        for backlog in [-1, 0, 5, i32::MAX, i32::MIN] {
+            t.want(
+                &format!("{n} backlog {backlog}"),
+                t.api.listen(l, backlog),
+                Ok(()),
+            );
+        }
+        t.want(
+            &format!("{n} SO_ACCEPTCONN"),
+            t.getint(l, SO_ACCEPTCONN),
+            Ok(1),
+        );
+        t.want(
+            &format!("{n} bad fd"),
+            t.api.listen(-1, 1),
+            Err(Errno::EBADF),
+        );
+        for fd in [u, a, b, c, s, l] {
+            t.ok("close", t.api.close(fd));
+        }
+    }
+});
+
+scenario!(connect_dgram_to_itself, |t| {
+    let a = t.bound(SOCK_DGRAM, "a");
+    t.want("connect to itself", t.api.connect(a, &t.addr("a")), Ok(()));
+    t.want("send", t.send(a, b"loop"), Ok(4));
+    t.want(
+        "recvfrom",
+        t.recvfrom(a, 8),
+        Ok((B(b"loop".to_vec()), B(t.addr("a")))),
+    );
+    let x = t.sock(SOCK_DGRAM);
+    t.want("others refused", t.sendto(x, b"x", "a"), Err(Errno::EPERM));
+    let mut n = 0;
+    while t.send(a, b"f").is_ok() {
+        n += 1;
+        if n > 100 {
+            break;
+        }
+    }
+    t.rec("its own peer is not limited by the queue length", n > 11);
+});

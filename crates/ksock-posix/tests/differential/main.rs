@@ -19,6 +19,7 @@ mod opts;
 mod poll;
 mod seqpacket;
 mod stream;
+mod wakeups;
 
 #[test]
 fn pollfd_is_laid_out_as_linux() {

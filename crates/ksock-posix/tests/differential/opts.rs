@@ -273,3 +273,29 @@ scenario!(sockopt_linux_options_ksock_lacks, |t| {
         );
     }
 });
+
+scenario!(sockopt_timeout_granularity, |t| {
+    let s = t.sock(SOCK_STREAM);
+    t.ok(
+        "set",
+        t.api
+            .setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &T::timeval(0, 1000)),
+    );
+    let mut v = [0u8; 16];
+    let mut len = 16u32;
+    t.ok(
+        "get",
+        t.api
+            .getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, Some(&mut v), Some(&mut len)),
+    );
+    let usec = i64::from_ne_bytes(v[8..].try_into().unwrap_or([0; 8]));
+    // Linux keeps timeouts in jiffies (1/HZ s) and rounds up: 1 ms reads back as one jiffy
+    // (4000 us at HZ=250). ksock keeps the time as given.
+    t.differs(
+        "1 ms reads back rounded to a jiffy",
+        usec == 1000,
+        false,
+        true,
+    );
+    t.want("never less", usec >= 1000, true);
+});

@@ -240,3 +240,57 @@ scenario!(seqpacket_addresses_and_unconnected_use, |t| {
     );
     t.rec("recvmsg namelen", (B(name[..nl as usize].to_vec()), fl));
 });
+
+scenario!(recvmsg_and_sendmsg_header_checks, |t| {
+    let (a, b) = t.pair(SOCK_DGRAM);
+    t.ok("send", t.send(a, b"x"));
+    let mut buf = [0u8; 4];
+    let mut name = [0u8; 16];
+    let (mut nl, mut fl) = (u32::MAX, 0);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    t.want(
+        "negative namelen",
+        t.api
+            .recvmsg(b, Some(&mut name), &mut nl, &mut iov, MSG_DONTWAIT, &mut fl),
+        Err(Errno::EINVAL),
+    );
+    t.want("nothing taken", t.nread(b), Ok(1));
+    let (mut nl, mut fl) = (u32::MAX, 0);
+    t.want(
+        "negative namelen, no name: ignored",
+        t.api
+            .recvmsg(b, None, &mut nl, &mut iov, MSG_DONTWAIT, &mut fl),
+        Ok(1),
+    );
+    t.want("namelen untouched", nl, u32::MAX);
+    let mut bufs = vec![[0u8; 1]; 1025];
+    let mut iov: Vec<IoSliceMut<'_>> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+    let (mut nl, mut fl) = (0, 0);
+    t.want(
+        "1025 iovecs",
+        t.api
+            .recvmsg(b, None, &mut nl, &mut iov, MSG_DONTWAIT, &mut fl),
+        Err(Errno::EMSGSIZE),
+    );
+    // A name longer than sockaddr_storage is cut to it (sendto would say EINVAL).
+    let r = t.bound(SOCK_DGRAM, "r");
+    let mut long = t.addr("r");
+    long.resize(200, 0);
+    t.rec(
+        "sendmsg namelen 200",
+        t.api
+            .sendmsg(a, Some(&long), &[IoSlice::new(b"l")], MSG_DONTWAIT),
+    );
+    t.rec(
+        "sendto addrlen 200",
+        t.api.sendto(a, b"l", MSG_DONTWAIT, Some(&long)),
+    );
+    t.want(
+        "sendmsg empty name: none",
+        t.api
+            .sendmsg(a, Some(&[]), &[IoSlice::new(b"n")], MSG_DONTWAIT),
+        Ok(1),
+    );
+    t.want("it went to the peer", t.recv(b, 4), Ok(B(b"n".to_vec())));
+    let _ = r;
+});
