@@ -2,10 +2,12 @@
 //! semantics, over a [`ksock::Stack`].
 //!
 //! Every call takes and returns what its C counterpart does, in Rust clothing: descriptors
-//! are `i32`, addresses are raw `struct sockaddr` bytes (see [`unix_abstract`] and the
-//! [`addr`](crate#addresses) rules), an output address is a buffer plus a `socklen_t` that goes
-//! in as the buffer's length and comes back as the untruncated length, and errors are
-//! [`Errno`] values with Linux numbers. `None` stands for a null pointer.
+//! are `i32`, addresses are raw `struct sockaddr` bytes (build local ones with
+//! [`unix_abstract`] or [`unix_path`]), an output address is a buffer plus a `socklen_t`
+//! that goes in as the buffer's length and comes back as the untruncated length, and errors
+//! are [`Errno`] values with Linux numbers. `None` stands for a null pointer; a length
+//! larger than the buffer it describes is `EFAULT`, as it would be for unmapped memory.
+//! The numbers in [`consts`] are Linux's (x86-64, arm64, riscv64).
 //!
 //! ```
 //! use ksock_posix::{consts::*, unix_abstract, Posix};
@@ -27,11 +29,12 @@
 //!
 //! # Addresses
 //!
-//! Local names: an abstract `sockaddr_un` (`sun_path` starting with NUL) names the ksock
-//! local name made of the bytes after the NUL; a path name names the ksock name made of the
-//! path's bytes up to its first NUL. Both share one namespace (`"\0/run/x"` is `/run/x`);
-//! names starting with `/` are reported as paths, all others as abstract names. No file is
-//! created: a name is free again when its socket closes.
+//! An abstract `sockaddr_un` (`sun_path` starting with NUL) names the ksock local name made
+//! of the bytes after the NUL, so `"\0dwm"` here is `dwm` in `/net/local/addrs` and in the
+//! kernel face. A path name names the ksock name made of the path's bytes up to its first
+//! NUL. Both share one namespace (`"\0/run/x"` is `/run/x`); names starting with `/` are
+//! reported as paths (NUL-terminated, as Linux reports them), all others as abstract
+//! names. `bind` with the family alone picks a free five-hex-digit abstract name.
 //!
 //! # `accept4`
 //!
@@ -43,6 +46,43 @@
 //! reported; then the descriptor is installed. A failure after the reservation frees it and
 //! closes the new socket. The new descriptor is nonblocking and close-on-exec only from
 //! `flags`.
+//!
+//! # Differences from Linux
+//!
+//! Checked call by call against Linux AF_UNIX by the crate's differential suite. Where
+//! SPEC decides otherwise:
+//! - a listener's backlog is how many connections may wait (Linux lets one more wait);
+//! - a datagram receiver holds 10 records from strangers (Linux 11);
+//! - one namespace for all socket types: a name of another type is `EPROTOTYPE` and cannot
+//!   be bound twice (Linux keeps a namespace per type: `ECONNREFUSED`, and binds);
+//! - names are 1 to 255 bytes: the empty abstract name is `EINVAL`;
+//! - `shutdown` of a socket that is not connected (or a listener) is `ENOTCONN` (Linux 0);
+//! - `bind` on a connected socket is `EINVAL` (the state table; Linux binds);
+//! - `connect` on a listener or a connected socket fails with `EINVAL` / `EISCONN` even
+//!   when the target does not exist (Linux looks the name up first: `ECONNREFUSED`).
+//!
+//! By design or not (yet) supported:
+//! - `POLLOUT` whenever a write would make progress (Linux: only while at most a quarter of
+//!   the send buffer is in use); buffer accounting counts payload bytes (plus 32 per record)
+//!   where Linux counts kernel memory, so how much fits before `EAGAIN` differs;
+//! - buffer sizes follow Linux's default limits (`wmem_max` = `rmem_max` = 212992) whatever
+//!   the host's sysctls say;
+//! - timeouts are kept as given, not rounded up to kernel ticks;
+//! - no urgent data (`MSG_OOB` is `EOPNOTSUPP` on sends, `EINVAL` on stream receives),
+//!   no ancillary data (no `SCM_RIGHTS`, `SCM_CREDENTIALS`), no `SO_PEEK_OFF`;
+//! - socket options other than those of [`Posix::getsockopt`] are `ENOPROTOOPT` (Linux
+//!   also knows `SO_REUSEADDR`, `SO_KEEPALIVE`, `SO_PASSCRED`, `SO_PEERCRED`, ...);
+//! - `connect(AF_UNSPEC)` cannot dissolve a datagram association: `EOPNOTSUPP`;
+//! - a nonblocking datagram receive with the read side shut returns end of file (Linux
+//!   `EAGAIN`, though its poll says readable);
+//! - a path name creates no file: it is free as soon as its socket closes, and a missing
+//!   one is `ECONNREFUSED` (Linux `ENOENT`);
+//! - autobound names are handed out in order, not at random;
+//! - `fcntl`: `O_ASYNC` and `O_DIRECT` are `EINVAL` (no signals are ever sent); no locks,
+//!   `F_SETOWN` or leases (`EINVAL`); `ioctl`: only `FIONBIO` and `FIONREAD` (`SIOCOUTQ`
+//!   and interface requests are `ENOTTY`);
+//! - a writer blocked on a full peer that then closes gets `EPIPE` (Linux `ECONNRESET` if
+//!   the writer was already asleep, `EPIPE` otherwise).
 
 mod addr;
 pub mod consts;

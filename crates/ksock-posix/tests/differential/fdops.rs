@@ -180,7 +180,7 @@ scenario!(ioctl_fionbio_and_fionread, |t| {
         t.rec(&format!("{n} FIONREAD"), t.nread(a));
         let mut x = 0;
         // Requests no socket knows (SIOCOUTQ and the interface requests are not supported
-        // by ksock, see the README).
+        // by ksock: "Differences from Linux" in the crate docs).
         for req in [0u64, 0x5412, 0x541A, 0x1234_5678] {
             t.rec(&format!("{n} ioctl {req:#x}"), t.api.ioctl(a, req, &mut x));
         }

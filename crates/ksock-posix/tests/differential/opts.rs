@@ -250,8 +250,8 @@ scenario!(sockopt_so_error_is_read_and_cleared, |t| {
 
 scenario!(sockopt_linux_options_ksock_lacks, |t| {
     // Options of Linux's socket layer that ksock does not implement: a missing feature,
-    // not a SPEC rule (listed in the crate's README). Linux accepts them; ksock says
-    // ENOPROTOOPT rather than pretend.
+    // not a SPEC rule ("Differences from Linux" in the crate docs). Linux accepts them;
+    // ksock says ENOPROTOOPT rather than pretend.
     let s = t.sock(SOCK_STREAM);
     for (n, opt) in [
         ("SO_REUSEADDR", 2),

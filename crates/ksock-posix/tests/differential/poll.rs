@@ -202,7 +202,7 @@ scenario!(poll_out_while_the_peer_drains, |t| {
         got += t.ok("recv", t.recv(s, 256)).0.len();
     }
     // Linux says POLLOUT only once at most a quarter of the send buffer is in use; ksock
-    // whenever a write would make progress (see the crate's README).
+    // whenever a write would make progress ("Differences from Linux" in the crate docs).
     t.differs("half drained", t.poll1(c, POLLOUT), Ev(0), Ev(POLLOUT));
     t.drain(s);
     t.want(
