@@ -31,6 +31,16 @@ scenario!(seqpacket_keeps_record_boundaries, |t| {
         recvmsg(t, s, 64, 0),
         Ok((3, B(b"one".to_vec()), 0)),
     );
+    t.want(
+        "peek the empty record",
+        recvmsg(t, s, 64, MSG_PEEK),
+        Ok((0, B(vec![]), 0)),
+    );
+    t.want(
+        "peek it into nothing",
+        recvmsg(t, s, 0, MSG_PEEK),
+        Ok((0, B(vec![]), 0)),
+    );
     t.want("empty record", recvmsg(t, s, 64, 0), Ok((0, B(vec![]), 0)));
     t.want(
         "record 2",

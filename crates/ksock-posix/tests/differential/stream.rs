@@ -149,6 +149,7 @@ scenario!(stream_rcvlowat_and_rcvtimeo, |t| {
     t.want("timed out", t.recv_block(s, 8, 0), Err(Errno::EAGAIN));
     t.ok("lowat", t.setint(s, SO_RCVLOWAT, 4));
     t.ok("send", t.send(c, b"ab"));
+    t.rec("poll ignores the low-water mark", t.poll1(s, POLLIN));
     // Fewer than SO_RCVLOWAT bytes: a blocking read waits, then gives what it has.
     t.want(
         "below low-water, then timeout",
@@ -170,6 +171,12 @@ scenario!(stream_eof_after_close_and_shutdown, |t| {
     t.want("data first", t.recv(s, 8), Ok(B(b"last".to_vec())));
     t.want("EOF", t.recv(s, 8), Ok(B(vec![])));
     t.want("EOF again", t.recv(s, 8), Ok(B(vec![])));
+    t.want("peek at EOF", t.recv_flags(s, 8, MSG_PEEK), Ok(B(vec![])));
+    t.want(
+        "WAITALL at EOF",
+        t.recv_flags(s, 8, MSG_WAITALL),
+        Ok(B(vec![])),
+    );
     t.want("blocking read at EOF", t.recv_block(s, 8, 0), Ok(B(vec![])));
     t.want("write to a closed peer", t.send(s, b"x"), Err(Errno::EPIPE));
     t.want("SO_ERROR", t.getint(s, SO_ERROR), Ok(0));
