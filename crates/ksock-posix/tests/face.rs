@@ -258,7 +258,12 @@ fn a_blocked_call_keeps_its_socket_after_close() {
         });
         // Wait until the reader is parked (its socket has a waiter), then close its fd.
         let s = px.socket_handle(a).unwrap();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while s.core().waiter_count() == 0 {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the reader never waited"
+            );
             std::thread::yield_now();
         }
         drop(s);
