@@ -240,8 +240,9 @@ pub fn sock_gettype(so: &Sock) -> (Domain, SockType, i32) {
 }
 
 /// `sock_ioctl`: [`FIONBIO`] sets nonblocking mode from `*arg` (non-zero: on);
-/// [`FIONREAD`] stores in `*arg` how many bytes a receive would return now (for a stream
-/// the bytes buffered, for records the next record's length; on a listener: `EINVAL`).
+/// [`FIONREAD`] stores in `*arg` how many bytes are waiting (for a stream or seqpacket
+/// socket every unread byte, for datagrams the next record's length; on a listener:
+/// `EINVAL`).
 /// Another request: `ENOTTY`.
 pub fn sock_ioctl(so: &Sock, request: u32, arg: &mut i32) -> Result<()> {
     let s = so.sock()?;

@@ -142,8 +142,8 @@ pub trait Protocol: Send + 'static {
     /// Queue lengths for status displays.
     fn queues(&self) -> Queues;
 
-    /// Bytes a receive would return now (`FIONREAD`): the buffered bytes of a stream, the
-    /// length of the next record.
+    /// Bytes waiting to be received (`FIONREAD`): all buffered bytes of a connection (stream
+    /// or records), the length of the next datagram.
     fn nread(&self) -> usize;
 }
 

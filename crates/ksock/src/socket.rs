@@ -1080,9 +1080,15 @@ impl Socket {
         self.with_locked(|l| Ok(l.opts()))
     }
 
-    /// Bytes a receive would return now (`FIONREAD`).
+    /// Bytes waiting to be received (`FIONREAD`): all queued bytes of a connection, the
+    /// next record of a datagram socket. A listener has none to give: `EINVAL`, as Linux.
     pub fn nread(&self) -> Result<usize> {
-        self.with_locked(|l| Ok(l.proto.nread()))
+        self.with_locked(|l| {
+            if l.st.current() == State::Listening {
+                return Err(Errno::EINVAL);
+            }
+            Ok(l.proto.nread())
+        })
     }
 
     /// A snapshot for status displays (`EBADF` once closed).

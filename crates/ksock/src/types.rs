@@ -55,8 +55,8 @@ impl SockType {
     /// Ordered, reliable records over a connection.
     pub const SEQPACKET: SockType = SockType(5);
 
-    /// The largest type number Linux knows is below this (`SOCK_MAX`).
-    pub const MAX: u8 = 10;
+    /// Type numbers are below this (Linux `SOCK_MAX`: `SOCK_PACKET` = 10 is the last).
+    pub const MAX: u8 = 11;
 
     /// A type from its Linux number: numbers at or past `SOCK_MAX` are `EINVAL`, as in Linux.
     pub const fn from_raw(n: i32) -> Result<SockType> {

@@ -368,12 +368,20 @@ fn close_gives_eof_epipe_and_reset_once() {
         assert!(recv_now(&b, 10).unwrap().1.eof, "EOF stays");
         drop(b);
 
-        // Closing with unread data: the peer sees ECONNRESET once after its data.
+        // Closing with unread data: the peer sees ECONNRESET once, after its data on a
+        // stream, before its records on seqpacket (as Linux).
         let (a, b) = st.socketpair(Domain::LOCAL, ty, 0).unwrap();
         a.send(b"to b").unwrap();
         b.send(b"never read").unwrap();
         drop(a);
         assert!(b.readiness().contains(Events::ERR));
+        if ty == SockType::SEQPACKET {
+            assert_eq!(recv_now(&b, 10).unwrap_err(), Errno::ECONNRESET);
+            assert_eq!(recv_now(&b, 10).unwrap().0, b"to b");
+            assert!(recv_now(&b, 10).unwrap().1.eof);
+            drop(b);
+            continue;
+        }
         assert_eq!(recv_now(&b, 10).unwrap().0, b"to b");
         assert_eq!(
             b.get_option(SockOpt::Error),
@@ -661,6 +669,54 @@ fn socket_creation_errors() {
         st.socket(Domain::LOCAL, SockType::STREAM, 6).unwrap_err(),
         Errno::EPROTONOSUPPORT
     );
-    assert_eq!(SockType::from_raw(10), Err(Errno::EINVAL));
+    assert_eq!(SockType::from_raw(11), Err(Errno::EINVAL));
+    assert_eq!(
+        st.socket(Domain::LOCAL, SockType::from_raw(10).unwrap(), 0)
+            .unwrap_err(),
+        Errno::ESOCKTNOSUPPORT,
+        "SOCK_PACKET is a type number, just not one the local family has"
+    );
     assert_eq!(st.socket_count(), 0);
+}
+
+#[test]
+fn fionread_counts_every_queued_byte_and_refuses_listeners() {
+    let st = Stack::new();
+    let (a, b) = st
+        .socketpair(Domain::LOCAL, SockType::SEQPACKET, 0)
+        .unwrap();
+    a.send(b"early").unwrap();
+    a.send(b"bird").unwrap();
+    assert_eq!(
+        b.nread().unwrap(),
+        9,
+        "seqpacket: all records, as Linux sums"
+    );
+    let (c, d) = st.socketpair(Domain::LOCAL, SockType::DGRAM, 0).unwrap();
+    c.send(b"one").unwrap();
+    c.send(b"three").unwrap();
+    assert_eq!(d.nread().unwrap(), 3, "dgram: the next record");
+    let l = listener(&st, SockType::STREAM, "fionread", 1);
+    assert_eq!(l.nread(), Err(Errno::EINVAL));
+    drop((a, b, c, d, l));
+    assert_clean(&st);
+}
+
+#[test]
+fn a_connected_datagram_socket_refuses_even_itself() {
+    let st = Stack::new();
+    let a = sock(&st, SockType::DGRAM);
+    a.bind(&addr("self-a")).unwrap();
+    let b = sock(&st, SockType::DGRAM);
+    b.bind(&addr("self-b")).unwrap();
+    assert_eq!(
+        a.send_to(b"me", &addr("self-a")),
+        Ok(2),
+        "unconnected: itself is fine"
+    );
+    a.connect(&addr("self-b")).unwrap();
+    assert_eq!(a.send_to(b"me", &addr("self-a")), Err(Errno::EPERM));
+    assert_eq!(recv_now(&a, 8).unwrap().0, b"me");
+    drop((a, b));
+    assert_clean(&st);
 }

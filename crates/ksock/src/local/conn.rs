@@ -233,13 +233,10 @@ impl Pipe {
         }
     }
 
-    /// What `FIONREAD` reports.
+    /// What `FIONREAD` reports: every byte waiting, records or not (Linux sums the queue
+    /// of stream and seqpacket sockets alike).
     pub(crate) fn nread(&self) -> usize {
-        match self.q.as_deref() {
-            None => 0,
-            Some(Data::Stream(q)) => q.len(),
-            Some(Data::Records(q)) => q.front_len(),
-        }
+        self.bytes()
     }
 
     /// Drops the queued bytes and their buffer.

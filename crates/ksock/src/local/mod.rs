@@ -125,9 +125,10 @@ fn addr_of(name: &Option<LocalName>) -> SockAddr {
 }
 
 fn check_protocol(protocol: i32) -> Result<u16> {
-    // 0, or PF_UNIX itself, as Linux accepts.
+    // 0, or PF_UNIX itself, as Linux accepts; either way the socket's protocol (SO_PROTOCOL)
+    // is 0, as on Linux.
     match protocol {
-        0 | 1 => Ok(protocol as u16),
+        0 | 1 => Ok(0),
         _ => Err(Errno::EPROTONOSUPPORT),
     }
 }
@@ -471,7 +472,9 @@ impl LocalSock {
             if q.closed {
                 return Err(None);
             }
-            if !to_self && q.peer_is_other_than(me) {
+            // A socket connected elsewhere takes nothing from others, itself included (as
+            // Linux's unix_may_send).
+            if q.peer_is_other_than(me) {
                 return Err(Some(Errno::EPERM));
             }
             if q.rd_shut {
@@ -549,6 +552,11 @@ impl LocalSock {
         let (got, records, wake_writer) = {
             let mut pipes = conn.pipes.lock();
             let (rx, _) = rx_tx(&mut pipes, side);
+            // A seqpacket socket reports a reset before its queued records (Linux checks
+            // the socket error first for records); a stream after its bytes (SPEC 3).
+            if rx.is(PipeFlags::RECORDS) && rx.take(PipeFlags::RESET) {
+                return Err(Errno::ECONNRESET);
+            }
             let before = rx.used();
             let room = dst.room();
             let got = match rx.data_if_any() {
