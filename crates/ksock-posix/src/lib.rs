@@ -62,9 +62,10 @@
 //!   when the target does not exist (Linux looks the name up first: `ECONNREFUSED`).
 //!
 //! By design or not (yet) supported:
-//! - `POLLOUT` whenever a write would make progress (Linux: only while at most a quarter of
-//!   the send buffer is in use); buffer accounting counts payload bytes (plus 32 per record)
-//!   where Linux counts kernel memory, so how much fits before `EAGAIN` differs;
+//! - `POLLOUT` while at most half the send buffer is in use (Linux: a quarter; a blocked
+//!   writer is woken at the same point); buffer accounting counts payload bytes (plus 32
+//!   per record) where Linux counts kernel memory, so how much fits before `EAGAIN`
+//!   differs;
 //! - buffer sizes follow Linux's default limits (`wmem_max` = `rmem_max` = 212992) whatever
 //!   the host's sysctls say;
 //! - timeouts are kept as given, not rounded up to kernel ticks;
