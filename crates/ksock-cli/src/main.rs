@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-mod ss;
+use ksock_cli::ss;
 
 use clap::{Args, Parser, Subcommand};
 use ksock_fuse::{MountOptions, Unmounted};

@@ -1,5 +1,6 @@
 //! `ksock ss`: the live sockets of a mounted tree, as a table.
 
+use ksock::Stack;
 use ksock_netfs::parse_id;
 use ksock_netfs::status::Status;
 use std::fs;
@@ -86,6 +87,22 @@ pub fn collect(root: &Path) -> io::Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// The sockets of a stack running in this process, as rows (the same table a mounted tree
+/// gives, for code that embeds ksock).
+pub fn from_stack(stack: &Stack) -> Vec<Row> {
+    stack
+        .sockets()
+        .iter()
+        .map(|info| {
+            let family = stack.family(info.domain).map_or("?", |f| f.name());
+            Row {
+                status: Status::from_info(info, family),
+                readable: true,
+            }
+        })
+        .collect()
 }
 
 fn user_name(uid: u32) -> String {
@@ -198,6 +215,35 @@ mod tests {
         r.readable = false;
         let t = render(&[r], false);
         assert!(t.lines().nth(1).unwrap().contains("?       ?"), "{t}");
+    }
+
+    #[test]
+    fn a_running_stack_gives_the_same_table() {
+        use ksock::{Domain, SockAddr, SockType};
+        let st = Stack::new();
+        let l = st.socket(Domain::LOCAL, SockType::SEQPACKET, 0).unwrap();
+        l.bind(&SockAddr::local("dwm").unwrap()).unwrap();
+        l.listen(16).unwrap();
+        let c = st.socket(Domain::LOCAL, SockType::SEQPACKET, 0).unwrap();
+        c.connect(&SockAddr::local("dwm").unwrap()).unwrap();
+        c.send(b"12345").unwrap();
+        let t = render(&from_stack(&st), false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(
+            lines[1].contains("listening") && lines[1].contains("dwm"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("       1      16"),
+            "pending and backlog: {t}"
+        );
+        assert!(
+            lines[2].contains("connected") && lines[2].contains("-      dwm"),
+            "{t}"
+        );
+        drop((l, c));
+        assert!(from_stack(&st).is_empty());
     }
 
     #[test]
