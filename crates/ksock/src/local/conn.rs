@@ -279,3 +279,92 @@ impl Backlog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::SendBuf;
+
+    fn pipe_with(records: bool, bytes: usize) -> Pipe {
+        let mut p = Pipe::new(records);
+        let data = alloc::vec![0u8; bytes];
+        match p.data() {
+            Data::Stream(q) => q.push(SendBuf::Copy(&mut &data[..]), bytes),
+            Data::Records(q) => q.push(super::super::queue::Rec::take(
+                SendBuf::Copy(&mut &data[..]),
+                bytes,
+                None,
+            )),
+        }
+        p
+    }
+
+    #[test]
+    fn writable_at_half_the_buffer() {
+        assert!(writable(0, 1000));
+        assert!(writable(500, 1000));
+        assert!(!writable(501, 1000));
+        assert!(!writable(1000, 1000));
+    }
+
+    #[test]
+    fn drained_enough_at_the_half_crossing_or_when_empty() {
+        let mut p = pipe_with(false, 0);
+        p.set_cap(1000);
+        p.stream()
+            .unwrap()
+            .push(SendBuf::Copy(&mut &[1u8; 900][..]), 900);
+        let mut sink = [0u8; 300];
+        let before = p.used();
+        let _ = p.stream().unwrap().pop_into(&mut &mut sink[..], false);
+        assert_eq!(p.used(), 600);
+        assert!(!p.drained_enough(before), "900 -> 600 is still above half");
+        let before = p.used();
+        let _ = p.stream().unwrap().pop_into(&mut &mut sink[..], false);
+        assert!(p.drained_enough(before), "600 -> 300 crosses half");
+        let before = p.used();
+        let mut small = [0u8; 100];
+        let _ = p.stream().unwrap().pop_into(&mut &mut small[..], false);
+        assert!(!p.drained_enough(before), "300 -> 200 was writable already");
+        let before = p.used();
+        let mut rest = [0u8; 200];
+        let _ = p.stream().unwrap().pop_into(&mut &mut rest[..], false);
+        assert!(p.drained_enough(before), "emptied");
+        assert!(!p.drained_enough(0), "nothing was read");
+    }
+
+    #[test]
+    fn records_charge_overhead_and_stream_does_not() {
+        assert_eq!(pipe_with(false, 100).used(), 100);
+        assert_eq!(pipe_with(true, 100).used(), 100 + RECORD_OVERHEAD_FOR_TESTS);
+        assert_eq!(
+            pipe_with(true, 0).used(),
+            RECORD_OVERHEAD_FOR_TESTS,
+            "an empty record costs"
+        );
+        assert!(pipe_with(true, 0).has_data(), "an empty record is data");
+        assert!(!pipe_with(false, 0).has_data());
+        assert_eq!(
+            Pipe::new(true).used(),
+            0,
+            "nothing allocated before the first write"
+        );
+    }
+
+    const RECORD_OVERHEAD_FOR_TESTS: usize = super::super::queue::RECORD_OVERHEAD;
+
+    #[test]
+    fn flags_and_halves() {
+        let mut pipes = [Pipe::new(false), Pipe::new(false)];
+        {
+            let (rx, tx) = rx_tx(&mut pipes, 1);
+            rx.set(PipeFlags::RD_SHUT);
+            tx.set(PipeFlags::RESET);
+        }
+        assert!(pipes[1].is(PipeFlags::RD_SHUT) && pipes[1].shut());
+        assert!(pipes[0].is(PipeFlags::RESET) && !pipes[0].shut());
+        assert!(pipes[0].take(PipeFlags::RESET));
+        assert!(!pipes[0].take(PipeFlags::RESET), "taken once");
+        assert!(!Pipe::new(false).is(PipeFlags::RECORDS) && Pipe::new(true).is(PipeFlags::RECORDS));
+    }
+}

@@ -1052,3 +1052,57 @@ mod size_budget {
         assert!(size_of::<super::LState>() <= 16);
     }
 }
+
+#[cfg(test)]
+mod backlog_tests {
+    use crate::{Domain, Errno, SockAddr, SockType, Stack};
+
+    fn setup(backlog: usize) -> (Stack, crate::Socket) {
+        let st = Stack::new();
+        let l = st.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+        l.bind(&SockAddr::local("b").unwrap()).unwrap();
+        l.listen(backlog).unwrap();
+        (st, l)
+    }
+
+    #[test]
+    fn holds_exactly_backlog_connections_oldest_first() {
+        let (st, l) = setup(3);
+        let clients: alloc::vec::Vec<_> = (0..3)
+            .map(|i| {
+                let c = st.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+                c.bind(&SockAddr::local(alloc::format!("c{i}")).unwrap())
+                    .unwrap();
+                c.try_connect(&SockAddr::local("b").unwrap()).unwrap();
+                c
+            })
+            .collect();
+        let extra = st.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+        assert_eq!(
+            extra.try_connect(&SockAddr::local("b").unwrap()),
+            Err(Errno::EAGAIN)
+        );
+        for i in 0..3 {
+            let (_, peer) = l.try_accept().unwrap();
+            assert_eq!(peer, SockAddr::local(alloc::format!("c{i}")).unwrap());
+        }
+        assert_eq!(l.try_accept().unwrap_err(), Errno::EAGAIN);
+        extra.try_connect(&SockAddr::local("b").unwrap()).unwrap();
+        drop((clients, extra, l));
+    }
+
+    #[test]
+    fn closing_the_listener_resets_the_queue_and_frees_the_name() {
+        let (st, l) = setup(2);
+        let c = st.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+        c.try_connect(&SockAddr::local("b").unwrap()).unwrap();
+        assert_eq!(l.info().unwrap().queues.pending, 1);
+        drop(l);
+        assert!(st.family(Domain::LOCAL).unwrap().bound().is_empty());
+        assert!(st.family(Domain::LOCAL).unwrap().listening().is_empty());
+        let mut buf = [0u8; 4];
+        assert_eq!(c.recv(&mut buf), Err(Errno::ECONNRESET));
+        drop(c);
+        assert_eq!(st.socket_count(), 0);
+    }
+}
