@@ -1,18 +1,18 @@
 //! The `sock_*` functions of XNU's `kpi_socket.h`, one for one.
 
 use crate::mbuf::Mbuf;
-use crate::msg::{IovBuf, IovSink, RecvMsg, SendMsg};
+use crate::msg::{RecvMsg, SendMsg};
 use crate::park::{Park, block_on, deadline};
 use crate::sock::{Kpi, Sock, SockUpcall, install_upcall};
 use crate::sockaddr;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use ksock::SendBuf;
 use ksock::opt::SockOpt;
 use ksock::{
     Chain, ChainSink, Domain, Errno, Events, MsgFlags, OptVal, RecvInfo, RecvSink, Result,
     SOMAXCONN, Shutdown, SockAddr, SockType, Socket, State,
 };
+use ksock::{Gather, Scatter, SendBuf};
 
 /// `FIONREAD` (Linux number): how many bytes a receive would return now.
 pub const FIONREAD: u32 = 0x541B;
@@ -296,7 +296,7 @@ pub fn sock_receive(so: &Sock, msg: &mut RecvMsg<'_, '_>, flags: MsgFlags) -> Re
     if msg.iov.first().is_none_or(|b| b.is_empty()) {
         return Err(Errno::EINVAL);
     }
-    let info = recv(so, s, &mut IovSink::new(&mut *msg.iov), flags)?;
+    let info = recv(so, s, &mut Scatter::new(&mut *msg.iov), flags)?;
     fill_msg(s.domain(), msg, &info);
     Ok(if flags.contains(MsgFlags::TRUNC) {
         info.full_len
@@ -399,7 +399,7 @@ pub fn sock_send(so: &Sock, msg: &SendMsg<'_>, flags: MsgFlags) -> Result<usize>
     send(
         so,
         s,
-        SendBuf::Copy(&mut IovBuf::new(msg.iov)),
+        SendBuf::Copy(&mut Gather::new(msg.iov)),
         msg.name,
         flags,
     )

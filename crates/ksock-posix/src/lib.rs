@@ -87,7 +87,6 @@
 
 mod addr;
 pub mod consts;
-mod iov;
 mod poll;
 mod table;
 
@@ -97,8 +96,8 @@ pub use poll::PollFd;
 
 use addr::{Target, Use, copy_out, encode_from, encode_name};
 use consts::*;
-use iov::{IovBuf, IovSink};
 use ksock::{Domain, MsgFlags, OptVal, RecvInfo, Shutdown, SockAddr, SockOpt, SockType, Socket};
+use ksock::{Gather, Scatter};
 use std::any::Any;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
@@ -500,7 +499,7 @@ impl Posix {
             addr::check_len(a)?;
         }
         let iov = [IoSlice::new(buf)];
-        self.send_on(s, &mut IovBuf::new(&iov), addr, flags)
+        self.send_on(s, &mut Gather::new(&iov), addr, flags)
     }
 
     /// `sendmsg(fd, msg, flags)`: the gather list goes as one record (seqpacket, dgram) or
@@ -512,13 +511,13 @@ impl Posix {
         if msg.iov.len() > UIO_MAXIOV {
             return Err(Errno::EMSGSIZE);
         }
-        self.send_on(s, &mut IovBuf::new(msg.iov), name, flags)
+        self.send_on(s, &mut Gather::new(msg.iov), name, flags)
     }
 
     fn send_on(
         &self,
         s: &Socket,
-        src: &mut IovBuf<'_>,
+        src: &mut Gather<'_, IoSlice<'_>>,
         name: Option<&[u8]>,
         flags: i32,
     ) -> Result<usize> {
@@ -568,7 +567,7 @@ impl Posix {
         let file = self.file(fd)?;
         let s = file.sock()?;
         let mut iov = [IoSliceMut::new(buf)];
-        let (n, info) = Self::recv_on(s, &mut IovSink::new(&mut iov), flags)?;
+        let (n, info) = Self::recv_on(s, &mut Scatter::new(&mut iov), flags)?;
         if let Some(a) = addr {
             copy_out(&encode_from(&info.from), Some(a), addrlen)?;
         }
@@ -586,7 +585,7 @@ impl Posix {
         if msg.iov.len() > UIO_MAXIOV {
             return Err(Errno::EMSGSIZE);
         }
-        let (n, info) = Self::recv_on(s, &mut IovSink::new(msg.iov), flags)?;
+        let (n, info) = Self::recv_on(s, &mut Scatter::new(msg.iov), flags)?;
         if let Some(name) = msg.name.as_deref_mut() {
             copy_out(&encode_from(&info.from), Some(name), Some(&mut msg.namelen))?;
         }
@@ -597,7 +596,11 @@ impl Posix {
         Ok(n)
     }
 
-    fn recv_on(s: &Socket, sink: &mut IovSink<'_, '_>, flags: i32) -> Result<(usize, RecvInfo)> {
+    fn recv_on(
+        s: &Socket,
+        sink: &mut Scatter<'_, IoSliceMut<'_>>,
+        flags: i32,
+    ) -> Result<(usize, RecvInfo)> {
         let ty = s.ty();
         if flags & MSG_OOB != 0 {
             // ksock has no urgent data: what Linux says when none is queued.

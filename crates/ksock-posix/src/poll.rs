@@ -8,10 +8,7 @@
 use crate::consts::*;
 use crate::table::{Kind, Table};
 use ksock::{Errno, Events, Result, Socket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// One entry of a `poll` call, laid out as Linux `struct pollfd`.
@@ -82,41 +79,21 @@ fn interest(events: i16) -> Events {
     i
 }
 
-struct Parker {
-    thread: Thread,
-    woken: AtomicBool,
-}
-
-impl Wake for Parker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.thread.unpark();
-    }
-}
-
-std::thread_local! {
-    static PARKER: (Arc<Parker>, Waker) = {
-        let p = Arc::new(Parker { thread: thread::current(), woken: AtomicBool::new(false) });
-        let w = Waker::from(p.clone());
-        (p, w)
-    };
-}
-
-fn socket_revents(s: &Socket, events: i16, cx: &mut Context<'_>) -> i16 {
+/// A socket's `revents`; with a context, registers its waker if nothing asked for is ready.
+fn socket_revents(s: &Socket, events: i16, cx: Option<&mut Context<'_>>) -> i16 {
     let mask = events | ALWAYS;
-    match s.poll_ready(cx, interest(events)) {
-        Poll::Ready(ev) => to_poll_bits(ev) & mask,
-        Poll::Pending => 0,
+    match cx {
+        None => to_poll_bits(s.readiness()) & mask,
+        Some(cx) => match s.poll_ready(cx, interest(events)) {
+            Poll::Ready(ev) => to_poll_bits(ev) & mask,
+            Poll::Pending => 0,
+        },
     }
 }
 
-/// One pass over `fds`: sets every `revents`, registers the waker where nothing is ready,
-/// and returns how many entries have events.
-fn pass(table: &Table, fds: &mut [PollFd], cx: &mut Context<'_>) -> usize {
+/// One pass over `fds`: sets every `revents` (registering the waker, if given, where nothing
+/// is ready) and returns how many entries have events.
+fn pass(table: &Table, fds: &mut [PollFd], mut cx: Option<&mut Context<'_>>) -> usize {
     let mut n = 0;
     for p in fds.iter_mut() {
         p.revents = if p.fd < 0 {
@@ -125,7 +102,7 @@ fn pass(table: &Table, fds: &mut [PollFd], cx: &mut Context<'_>) -> usize {
             match table.get(p.fd) {
                 Err(_) => POLLNVAL,
                 Ok(e) => match &e.file.kind {
-                    Kind::Socket(s) => socket_revents(s, p.events, cx),
+                    Kind::Socket(s) => socket_revents(s, p.events, cx.as_deref_mut()),
                     Kind::Other(_) => DEFAULT_POLLMASK & (p.events | ALWAYS),
                 },
             }
@@ -146,33 +123,15 @@ pub(crate) fn poll(table: &Table, fds: &mut [PollFd], timeout_ms: i32) -> Result
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     if timeout_ms == 0 {
         // A look without waiting registers nothing.
-        return Ok(pass(table, fds, &mut Context::from_waker(Waker::noop())));
+        return Ok(pass(table, fds, None));
     }
-    PARKER.with(|(parker, waker)| {
-        let mut cx = Context::from_waker(waker);
-        loop {
-            parker.woken.store(false, Ordering::Release);
-            let n = pass(table, fds, &mut cx);
-            if n > 0 {
-                return Ok(n);
-            }
-            loop {
-                if parker.woken.load(Ordering::Acquire) {
-                    break;
-                }
-                match deadline {
-                    None => thread::park(),
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            // The time is up: one last look, as Linux takes.
-                            let mut last = Context::from_waker(Waker::noop());
-                            return Ok(pass(table, fds, &mut last));
-                        }
-                        thread::park_timeout(d - now);
-                    }
-                }
-            }
-        }
-    })
+    let r = ksock::block_on(deadline, |cx| match pass(table, fds, Some(cx)) {
+        0 => Poll::Pending,
+        n => Poll::Ready(Ok(n)),
+    });
+    match r {
+        // The time is up: one last look, as Linux takes.
+        Err(e) if e == Errno::EAGAIN => Ok(pass(table, fds, None)),
+        r => r,
+    }
 }

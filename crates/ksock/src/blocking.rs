@@ -92,8 +92,10 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
-/// Polls `f` until it is ready, parking between polls; `EAGAIN` at the deadline.
-pub(crate) fn block_on<T>(
+/// Polls `f` until it is ready, parking the calling thread between polls (after an
+/// adaptive spin); `EAGAIN` once `until` has passed. The waker `f` gets wakes this thread:
+/// faces use this to wait on several sockets at once (`poll(2)`).
+pub fn block_on<T>(
     until: Option<Instant>,
     mut f: impl FnMut(&mut Context<'_>) -> Poll<Result<T>>,
 ) -> Result<T> {

@@ -8,6 +8,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes};
 use core::fmt;
+use core::ops::{Deref, DerefMut};
 
 /// A chain of shared byte slices.
 #[derive(Clone, Default)]
@@ -343,6 +344,103 @@ impl RecvSink for ChainSink<'_> {
     }
 }
 
+/// A gather list (scattered buffers, as in `iovec`s) read front to back as one [`Buf`].
+pub struct Gather<'a, T: Deref<Target = [u8]>> {
+    iov: &'a [T],
+    idx: usize,
+    off: usize,
+    left: usize,
+}
+
+impl<'a, T: Deref<Target = [u8]>> Gather<'a, T> {
+    /// The bytes of `iov`, in order (empty buffers are skipped).
+    pub fn new(iov: &'a [T]) -> Self {
+        let left = iov.iter().map(|s| s.len()).sum();
+        let mut g = Gather {
+            iov,
+            idx: 0,
+            off: 0,
+            left,
+        };
+        g.skip_empty();
+        g
+    }
+
+    fn skip_empty(&mut self) {
+        while self.idx < self.iov.len() && self.off == self.iov[self.idx].len() {
+            self.idx += 1;
+            self.off = 0;
+        }
+    }
+}
+
+impl<T: Deref<Target = [u8]>> Buf for Gather<'_, T> {
+    fn remaining(&self) -> usize {
+        self.left
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.iov.get(self.idx).map_or(&[], |s| &s[self.off..])
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.left, "advance past the end of a gather list");
+        self.left -= n;
+        while n > 0 {
+            let k = (self.iov[self.idx].len() - self.off).min(n);
+            self.off += k;
+            n -= k;
+            self.skip_empty();
+        }
+    }
+}
+
+/// A scatter list (as in `iovec`s) filled front to back, as a [`RecvSink`].
+pub struct Scatter<'a, T: DerefMut<Target = [u8]>> {
+    iov: &'a mut [T],
+    idx: usize,
+    off: usize,
+    room: usize,
+}
+
+impl<'a, T: DerefMut<Target = [u8]>> Scatter<'a, T> {
+    /// A sink that fills `iov` in order.
+    pub fn new(iov: &'a mut [T]) -> Self {
+        let room = iov.iter().map(|s| s.len()).sum();
+        Scatter {
+            iov,
+            idx: 0,
+            off: 0,
+            room,
+        }
+    }
+}
+
+impl<T: DerefMut<Target = [u8]>> RecvSink for Scatter<'_, T> {
+    fn room(&self) -> usize {
+        self.room
+    }
+
+    fn put_slice(&mut self, mut src: &[u8]) {
+        assert!(
+            src.len() <= self.room,
+            "more bytes than the scatter list holds"
+        );
+        self.room -= src.len();
+        while !src.is_empty() {
+            let dst = &mut self.iov[self.idx][self.off..];
+            let k = dst.len().min(src.len());
+            dst[..k].copy_from_slice(&src[..k]);
+            src = &src[k..];
+            self.off += k;
+            if self.off == self.iov[self.idx].len() {
+                self.idx += 1;
+                self.off = 0;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +532,35 @@ mod tests {
         assert_eq!(cs.room(), 5);
         assert_eq!(c.segments().next().unwrap().as_ptr(), ptr);
         assert_eq!(c.len(), 5);
+    }
+
+    #[test]
+    fn gather_walks_buffers_and_skips_empty_ones() {
+        let iov: [&[u8]; 5] = [b"", b"ab", b"", b"cde", b""];
+        let mut g = Gather::new(&iov);
+        assert_eq!(g.remaining(), 5);
+        assert_eq!(g.chunk(), b"ab");
+        g.advance(1);
+        assert_eq!(g.chunk(), b"b");
+        g.advance(2);
+        assert_eq!(g.chunk(), b"de");
+        assert_eq!(&g.copy_to_bytes(2)[..], b"de");
+        assert_eq!(g.remaining(), 0);
+        assert_eq!(g.chunk(), b"");
+        let none: [&[u8]; 0] = [];
+        assert_eq!(Gather::new(&none).chunk(), b"");
+    }
+
+    #[test]
+    fn scatter_fills_buffers_in_order() {
+        let (mut a, mut b, mut c) = ([0u8; 2], [0u8; 0], [0u8; 3]);
+        let mut iov: [&mut [u8]; 3] = [&mut a, &mut b, &mut c];
+        let mut s = Scatter::new(&mut iov);
+        assert_eq!(s.room(), 5);
+        s.put_slice(b"xyz");
+        s.put_bytes(Bytes::from_static(b"uv"));
+        assert_eq!(s.room(), 0);
+        assert_eq!((&a, &c), (b"xy", b"zuv"));
     }
 
     #[test]

@@ -54,7 +54,9 @@ pub mod types;
 pub struct ReadmeDoctests;
 
 pub use addr::{LocalName, SockAddr};
-pub use buf::{Chain, ChainSink, RecvSink, SendBuf};
+#[cfg(feature = "std")]
+pub use blocking::block_on;
+pub use buf::{Chain, ChainSink, Gather, RecvSink, Scatter, SendBuf};
 pub use errno::{Errno, Result};
 pub use event::{Events, Upcall};
 pub use family::{Family, Protocol, SockRef};

@@ -473,6 +473,14 @@ impl Wake for ConnectRetry {
     }
 }
 
+/// The context to register with, unless `MSG_DONTWAIT` makes the call a single attempt.
+fn unless_dontwait<'a, 'b>(
+    cx: &'a mut Context<'b>,
+    flags: MsgFlags,
+) -> Option<&'a mut Context<'b>> {
+    (!flags.contains(MsgFlags::DONTWAIT)).then_some(cx)
+}
+
 /// A snapshot of one socket, for `status` files and `ksock ss`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketInfo {
@@ -869,12 +877,7 @@ impl Socket {
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Poll<Result<usize>> {
-        let cx = if flags.contains(MsgFlags::DONTWAIT) {
-            None
-        } else {
-            Some(cx)
-        };
-        self.poll_send_inner(cx, SendBuf::Copy(src), to, flags)
+        self.poll_send(cx, SendBuf::Copy(src), to, flags)
     }
 
     /// Send, poll form, from either kind of source: [`SendBuf::Copy`] as
@@ -887,12 +890,7 @@ impl Socket {
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Poll<Result<usize>> {
-        let cx = if flags.contains(MsgFlags::DONTWAIT) {
-            None
-        } else {
-            Some(cx)
-        };
-        self.poll_send_inner(cx, src, to, flags)
+        self.poll_send_inner(unless_dontwait(cx, flags), src, to, flags)
     }
 
     pub(crate) fn poll_send_inner(
@@ -919,12 +917,7 @@ impl Socket {
         dst: &mut dyn RecvSink,
         flags: MsgFlags,
     ) -> Poll<Result<RecvInfo>> {
-        let cx = if flags.contains(MsgFlags::DONTWAIT) {
-            None
-        } else {
-            Some(cx)
-        };
-        self.poll_recv_inner(cx, dst, flags)
+        self.poll_recv_inner(unless_dontwait(cx, flags), dst, flags)
     }
 
     pub(crate) fn poll_recv_inner(
@@ -958,12 +951,7 @@ impl Socket {
         to: Option<&SockAddr>,
         flags: MsgFlags,
     ) -> Poll<Result<usize>> {
-        let cx = if flags.contains(MsgFlags::DONTWAIT) {
-            None
-        } else {
-            Some(cx)
-        };
-        self.poll_send_inner(cx, SendBuf::Share(chain), to, flags)
+        self.poll_send(cx, SendBuf::Share(chain), to, flags)
     }
 
     /// Receives up to `max` bytes as a chain that shares the sender's bytes.
