@@ -64,6 +64,18 @@ pub struct Options {
     /// No progress lines on standard error
     #[arg(long)]
     pub quiet: bool,
+    /// Measure only one side of each row, for profiling one of them
+    #[arg(long, value_enum, value_name = "SIDE")]
+    pub side: Option<OnlySide>,
+}
+
+/// The side `--side` keeps.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnlySide {
+    /// ksock (the subject).
+    Ksock,
+    /// The reference (AF_UNIX, ...).
+    Reference,
 }
 
 /// The options with every default filled in, as groups see them.
@@ -220,6 +232,7 @@ impl Suite {
         let sampling = Sampling {
             runs: s.runs,
             sample_time: s.sample_time,
+            only_subject: opts.side.map(|x| x == OnlySide::Ksock),
         };
         let mut report = Report {
             machine: sys::machine(),

@@ -211,6 +211,9 @@ pub struct Sampling {
     pub runs: usize,
     /// The time one timed sample should take.
     pub sample_time: Duration,
+    /// Measure only one side (for profiling): `Some(true)` ksock, `Some(false)` the
+    /// reference.
+    pub only_subject: Option<bool>,
 }
 
 /// Converts a timed sample to the row's value.
@@ -355,28 +358,20 @@ pub fn run_row(row: Row, s: &Sampling) -> RowResult {
         out.error = Some(format!("{who}: {e}"));
         out
     };
-    let mut subject = match prepare(row.subject, row.first_iters, s) {
-        Ok(r) => r,
-        Err((who, e)) => return fail(out, &who, e),
-    };
-    let mut reference = match row.reference.map(|r| prepare(r, row.first_iters, s)) {
-        None => None,
-        Some(Ok(r)) => Some(r),
-        Some(Err((who, e))) => return fail(out, &who, e),
-    };
-    for i in 0..s.runs.max(1) {
-        let order: [bool; 2] = if i % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_subject in order {
-            let side = if is_subject {
-                Some(&mut subject)
-            } else {
-                reference.as_mut()
-            };
-            if let Some(side) = side
+    let want = |is_subject: bool| s.only_subject.is_none_or(|x| x == is_subject);
+    let mut sides: [Option<Running>; 2] = [None, None];
+    for (i, side) in [Some(row.subject), row.reference].into_iter().enumerate() {
+        if let Some(side) = side.filter(|_| want(i == 0)) {
+            match prepare(side, row.first_iters, s) {
+                Ok(r) => sides[i] = Some(r),
+                Err((who, e)) => return fail(out, &who, e),
+            }
+        }
+    }
+    for round in 0..s.runs.max(1) {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            if let Some(side) = sides[i].as_mut()
                 && let Err(e) = side.sample(unit, per_iter)
             {
                 let who = side.name.clone();
@@ -384,8 +379,11 @@ pub fn run_row(row: Row, s: &Sampling) -> RowResult {
             }
         }
     }
-    out.subject = subject.finish();
-    out.reference = reference.map(Running::finish);
+    let [subject, reference] = sides;
+    if let Some(subject) = subject {
+        out.subject = subject.finish();
+    }
+    out.reference = reference.map(Running::finish).or(out.reference);
     if let Some(r) = &out.reference {
         out.ratio = Summary::of(&paired_ratios(&out.subject.samples, &r.samples));
     }
@@ -495,6 +493,7 @@ mod tests {
             &Sampling {
                 runs: 4,
                 sample_time: Duration::from_millis(1),
+                only_subject: None,
             },
         );
         assert_eq!(r.error, None);
@@ -515,6 +514,7 @@ mod tests {
             &Sampling {
                 runs: 3,
                 sample_time: Duration::from_millis(1),
+                only_subject: None,
             },
         );
         assert_eq!(r.error.as_deref(), Some("ksock: no /dev/fuse"));
