@@ -162,7 +162,8 @@ impl Report {
         format!(
             "ksock bench: {} runs per side, interleaved; {} ms per timed sample{}\n\
              machine: {} ({} CPUs), Linux {}, {:.1} GiB; load average {:.2} at start, {:.2} at end\n\
-             each cell: median [min-max]; ratio = ksock / reference, per pair of runs taken back to back",
+             each cell: median [min-max]; ratio = ksock / reference, per pair of runs taken back to back\n\
+             (noisy: the paired ratios spread over more than 2x, the load changed during the row)",
             self.runs,
             self.sample_ms,
             if self.quick {
@@ -221,6 +222,12 @@ fn side_cell(unit: Unit, s: &SideResult, with_name: bool) -> String {
     }
 }
 
+/// Whether the paired ratios of a row spread over more than a factor of 2: the machine's
+/// load changed during the row, and its median deserves less trust.
+pub fn noisy(ratio: &Summary) -> bool {
+    ratio.min > 0.0 && ratio.max / ratio.min > 2.0
+}
+
 /// benchmark, ksock, reference, ratio, target.
 fn cells(r: &RowResult) -> [String; 5] {
     let subject = side_cell(r.unit, &r.subject, r.subject.name != "ksock");
@@ -232,10 +239,11 @@ fn cells(r: &RowResult) -> [String; 5] {
         || "-".to_string(),
         |x| {
             format!(
-                "{} [{}-{}]",
+                "{} [{}-{}]{}",
                 format_ratio(x.median),
                 format_ratio(x.min),
-                format_ratio(x.max)
+                format_ratio(x.max),
+                if noisy(&x) { " noisy" } else { "" }
             )
         },
     );
@@ -471,6 +479,8 @@ mod tests {
         let text = r.to_string();
         assert!(text.contains(">=3.00x MISSED by 25%"), "{text}");
         assert_eq!(r.misses().count(), 1);
+        r.rows[0].ratio = Summary::of(&[1.0, 2.5, 3.0]);
+        assert!(r.to_string().contains("2.50x [1.00x-3.00x] noisy"));
         assert_eq!(r.errors().count(), 1);
         assert!(r.row("local.stream.msg64").is_some());
     }

@@ -507,6 +507,44 @@ mod tests {
     }
 
     #[test]
+    fn one_side_only_leaves_the_other_unmeasured() {
+        let make = || {
+            Row::new(
+                "t",
+                "t.x",
+                "x",
+                Unit::Bytes,
+                Side::value("a", || {
+                    Ok(Measured {
+                        value: 1.0,
+                        ..Default::default()
+                    })
+                }),
+            )
+            .against(Side::value("b", || Err("must not run".into())))
+        };
+        let s = Sampling {
+            runs: 2,
+            sample_time: Duration::from_millis(1),
+            only_subject: Some(true),
+        };
+        let r = run_row(make(), &s);
+        assert_eq!(r.error, None);
+        assert_eq!(r.subject.samples, vec![1.0, 1.0]);
+        let b = r.reference.unwrap();
+        assert_eq!((b.name.as_str(), b.samples.len()), ("b", 0));
+        assert_eq!(r.ratio, None);
+        let r = run_row(
+            make(),
+            &Sampling {
+                only_subject: Some(false),
+                ..s
+            },
+        );
+        assert_eq!(r.error.as_deref(), Some("b: must not run"));
+    }
+
+    #[test]
     fn a_failing_side_makes_an_error_row() {
         let row = Row::failed("g", "g.x", "x", Unit::Bytes, "no /dev/fuse".into());
         let r = run_row(
