@@ -167,11 +167,34 @@ impl StreamQ {
             }
             return done;
         }
-        let segs = self.pop_segs(want, false);
-        for b in segs.segments() {
-            sink.put_slice(b);
+        // Straight from the queue into the sink: no chain to build for a small read.
+        while done < want {
+            let need = want - done;
+            let k = if let Some(front) = self.segs.front_mut() {
+                let k = front.len().min(need);
+                sink.put_slice(&front[..k]);
+                if k == front.len() {
+                    self.segs.pop_front();
+                } else {
+                    front.advance(k);
+                }
+                k
+            } else {
+                let k = self.tail.len().min(need);
+                sink.put_slice(&self.tail[..k]);
+                self.tail.advance(k);
+                k
+            };
+            done += k;
         }
-        segs.len()
+        self.len -= done;
+        if self.len == 0 {
+            // Let the next small write reuse the tail's space instead of a new buffer (all
+            // of it, if no slice of it is still out there).
+            self.tail.clear();
+            let _ = self.tail.try_reclaim(TAIL_CHUNK);
+        }
+        done
     }
 
     /// Moves up to `max` bytes out as slices (clones them, with `peek`), for copying outside
