@@ -118,10 +118,9 @@ pub fn file_rows(
     vec![op, bw]
 }
 
-/// How the null file system is served (match it to the file face's own settings so the
-/// floor is the same FUSE). The default: one worker thread per CPU, one shared `/dev/fuse`
-/// descriptor (on this project's 2-CPU machine, 1 thread doubled the cost per operation and
-/// `clone_fd` made no difference that the noise did not hide).
+/// How the null file system is served. The defaults are those `ksock-fuse` mounts the file
+/// face with (4 worker threads, one `/dev/fuse` descriptor each), so that the floor is the
+/// same FUSE.
 #[derive(Clone, Copy, Debug)]
 pub struct NullFsConfig {
     /// fuser worker threads.
@@ -133,8 +132,8 @@ pub struct NullFsConfig {
 impl Default for NullFsConfig {
     fn default() -> Self {
         NullFsConfig {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            clone_fd: false,
+            threads: 4,
+            clone_fd: true,
         }
     }
 }
@@ -259,7 +258,10 @@ impl NullMount {
         let mut config = Config::default();
         config.mount_options = vec![
             MountOption::FSName("ksock-bench-null".into()),
-            MountOption::DefaultPermissions,
+            MountOption::NoDev,
+            MountOption::NoSuid,
+            MountOption::NoExec,
+            MountOption::NoAtime,
         ];
         config.n_threads = Some(cfg.threads.max(1));
         config.clone_fd = cfg.clone_fd;
@@ -336,8 +338,9 @@ pub fn rows() -> Vec<Row> {
         (None, None),
     );
     rows[0].note = Some(format!(
-        "a file served by fuser 0.18 in this process ({} worker threads, direct I/O): writes \
-         dropped, reads answered with zeros; AF_UNIX: a stream socketpair through read/write",
+        "a file served by fuser 0.18 in this process ({} worker threads, as ksock-fuse mounts; \
+         direct I/O): writes dropped, reads answered with zeros; AF_UNIX: a stream socketpair \
+         through read/write",
         NullFsConfig::default().threads
     ));
     rows
