@@ -179,7 +179,7 @@ impl Suite {
         ));
         s.add(Group::new(
             "memcpy",
-            "memcpy on this machine: the limit for bulk transfer (two copies per byte)",
+            "memcpy on this machine: the limit for bulk transfer (each side copies every byte once)",
             |_| Ok(memcpy::rows()),
         ));
         s.add(Group::new(

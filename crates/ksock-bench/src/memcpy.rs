@@ -1,8 +1,9 @@
 //! memcpy bandwidth: the physical limit of any transfer that copies its bytes.
 //!
-//! A send through a socket copies each byte in (from the sender's buffer) and out (to the
-//! receiver's), so two copies per byte bound bulk bandwidth from above at about half of the
-//! cache-resident memcpy rate.
+//! A send through a socket copies each byte in (from the sender's buffer) and a receive
+//! copies it out (to the receiver's). With the sender and the receiver on two CPUs the two
+//! copies run side by side, so one CPU's memcpy rate bounds bulk bandwidth from above; on
+//! one CPU the bound is half of it.
 
 use crate::row::{Row, Side};
 use crate::stats::Unit;

@@ -83,7 +83,7 @@ pub fn throughput_svg(report: &Report) -> Option<String> {
     let ceiling = report
         .row("memcpy.64k")
         .and_then(|r| r.subject.summary)
-        .map(|s| s.median / 2.0);
+        .map(|s| s.median);
     let xmin = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let xmax = all.iter().map(|p| p.0).fold(0.0, f64::max).max(xmin * 2.0);
     let mut ymin = all.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
@@ -93,7 +93,7 @@ pub fn throughput_svg(report: &Report) -> Option<String> {
     }
     const MIB: f64 = 1024.0 * 1024.0;
     ymin = ymin.max(1.0).min(ymax / 10.0);
-    let (lo, hi) = (ymin.log10().floor(), ymax.log10().ceil());
+    let (lo, hi) = (ymin.log10().floor(), (ymax * 2.0).log10().ceil());
     let px = |x: f64| LEFT + (x / xmin).log2() / (xmax / xmin).log2() * (W - LEFT - RIGHT);
     let py = |y: f64| TOP + (hi - y.max(1.0).log10()) / (hi - lo) * (H - TOP - BOTTOM);
 
@@ -144,9 +144,8 @@ pub fn throughput_svg(report: &Report) -> Option<String> {
             let l = v.log10();
             if l >= lo - 1e-9 && l <= hi + 1e-9 {
                 let y = py(v);
-                let label = crate::stats::Unit::BytesPerSec
-                    .format(v)
-                    .replace(".000", "");
+                let (div, suffix) = crate::stats::Unit::BytesPerSec.scale(v);
+                let label = format!("{:.0} {suffix}", v / div);
                 let _ = writeln!(
                     s,
                     r##"<line x1="{x0}" y1="{y:.1}" x2="{x1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{label}</text>"##,
@@ -161,9 +160,9 @@ pub fn throughput_svg(report: &Report) -> Option<String> {
         let y = py(c);
         let _ = writeln!(
             s,
-            r##"<line x1="{x0}" y1="{y:.1}" x2="{x1}" y2="{y:.1}" stroke="#888" stroke-dasharray="2 3"/><text x="{}" y="{:.1}" fill="#555">memcpy 64 KiB / 2</text>"##,
-            x1 + 8.0,
-            y + 4.0
+            r##"<line x1="{x0}" y1="{y:.1}" x2="{x1}" y2="{y:.1}" stroke="#888" stroke-dasharray="2 3"/><text x="{}" y="{:.1}" fill="#555">memcpy of 64 KiB on one CPU (sender and receiver each copy every byte once)</text>"##,
+            x0 + 6.0,
+            y + 15.0
         );
     }
     // Series.
