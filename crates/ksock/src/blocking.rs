@@ -39,7 +39,12 @@ impl Wake for ThreadWaker {
 }
 
 std::thread_local! {
-    static SPIN: SpinBudget = const { SpinBudget(Cell::new(SpinBudget::START_NS)) };
+    static SPIN: SpinBudget = const {
+        SpinBudget {
+            ns: Cell::new(SpinBudget::START_NS),
+            waits: Cell::new(1),
+        }
+    };
     static PARKER: (Arc<ThreadWaker>, Waker) = {
         let tw = Arc::new(ThreadWaker { thread: thread::current(), woken: AtomicBool::new(false) });
         let w = Waker::from(tw.clone());
@@ -52,26 +57,46 @@ std::thread_local! {
 /// microseconds on a virtual machine).
 const SPIN_MAX: Duration = Duration::from_micros(50);
 
-/// How long a thread spins now: it doubles after a spin that saw the wake-up, halves after
-/// one that did not (so on a loaded machine, where the peer is not running while we spin,
-/// threads soon park at once), like glibc's adaptive mutexes.
-struct SpinBudget(Cell<u32>);
+/// How long a thread spins now: it doubles after a spin that saw the wake-up (to at least
+/// twice what that spin took), halves after one that did not, down to a floor (so on a
+/// loaded machine, where the peer is not running while we spin, threads soon park almost at
+/// once), like glibc's adaptive mutexes. Every [`PROBE_EVERY`](Self::PROBE_EVERY)th wait
+/// spins the longest, so that a thread whose budget fell while its peer could not run finds
+/// out when it can again.
+struct SpinBudget {
+    ns: Cell<u32>,
+    waits: Cell<u32>,
+}
 
 impl SpinBudget {
     const START_NS: u32 = 4_000;
     const MIN_NS: u32 = 250;
+    const PROBE_EVERY: u32 = 32;
 
-    fn get(&self) -> Duration {
-        Duration::from_nanos(u64::from(self.0.get()))
+    /// How long to spin this time, and whether it is a probe.
+    fn next(&self) -> (Duration, bool) {
+        let w = self.waits.get();
+        self.waits.set(w.wrapping_add(1));
+        if w.is_multiple_of(Self::PROBE_EVERY) {
+            (SPIN_MAX, true)
+        } else {
+            (Duration::from_nanos(u64::from(self.ns.get())), false)
+        }
     }
 
-    fn record(&self, caught: bool) {
-        let b = self.0.get();
+    /// Adapts the budget to how a spin ended: `caught` after how long, or not at all.
+    fn record(&self, caught: Option<Duration>, probe: bool) {
+        let b = self.ns.get();
         let max = SPIN_MAX.as_nanos() as u32;
-        self.0.set(if caught {
-            (b.saturating_mul(2)).clamp(Self::MIN_NS, max)
-        } else {
-            b / 2
+        self.ns.set(match caught {
+            Some(t) => {
+                let t = u32::try_from(t.as_nanos()).unwrap_or(max);
+                b.saturating_mul(2)
+                    .max(t.saturating_mul(2))
+                    .clamp(Self::MIN_NS, max)
+            }
+            None if probe => b,
+            None => (b / 2).max(Self::MIN_NS),
         });
     }
 }
@@ -108,21 +133,19 @@ pub fn block_on<T>(
                 return r;
             }
             if spin {
-                let budget = SPIN.with(SpinBudget::get);
-                if !budget.is_zero() {
-                    let start = Instant::now();
-                    let mut caught = false;
-                    'spin: while start.elapsed() < budget {
-                        for _ in 0..64 {
-                            if tw.woken.load(Ordering::Acquire) {
-                                caught = true;
-                                break 'spin;
-                            }
-                            core::hint::spin_loop();
+                let (budget, probe) = SPIN.with(SpinBudget::next);
+                let start = Instant::now();
+                let mut caught = None;
+                'spin: while start.elapsed() < budget {
+                    for _ in 0..64 {
+                        if tw.woken.load(Ordering::Acquire) {
+                            caught = Some(start.elapsed());
+                            break 'spin;
                         }
+                        core::hint::spin_loop();
                     }
-                    SPIN.with(|s| s.record(caught));
                 }
+                SPIN.with(|s| s.record(caught, probe));
             }
             while !tw.woken.load(Ordering::Acquire) {
                 match until {

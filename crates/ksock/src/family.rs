@@ -240,8 +240,11 @@ impl Deferred {
 
     /// Delivers everything. Call with no lock held.
     pub(crate) fn run(&mut self) {
-        let first = self.first.take();
-        for n in first.into_iter().chain(self.more.drain(..)) {
+        // `more` holds notes only when `first` does.
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        for n in core::iter::once(first).chain(self.more.drain(..)) {
             if n.peer_gone {
                 n.sock.peer_went_away();
             }

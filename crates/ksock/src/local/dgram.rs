@@ -1,8 +1,9 @@
 //! Datagram sockets: one shared box per socket with its receive queue, its name, its default
 //! peer, and the count of its own bytes queued elsewhere.
 
-use super::queue::{RECORD_OVERHEAD, Rec};
+use super::queue::{Packer, RECORD_OVERHEAD, Rec};
 use crate::addr::{LocalName, SockAddr};
+use crate::buf::SendBuf;
 use crate::family::SockRef;
 use crate::sync::Mutex;
 use alloc::boxed::Box;
@@ -48,6 +49,7 @@ pub(crate) struct DgramQ {
 pub(crate) struct Recs {
     q: VecDeque<Datagram>,
     spare: Option<BytesMut>,
+    packer: Packer,
 }
 
 /// One queued datagram.
@@ -81,6 +83,12 @@ impl DgramQ {
     pub(crate) fn push(&mut self, d: Datagram) {
         self.payload += d.data.len() as u32;
         self.recs.get_or_insert_default().q.push_back(d);
+    }
+
+    /// Takes `n` bytes of `src` as a record for this queue (small ones packed with the
+    /// queue's other small records).
+    pub(crate) fn take_rec(&mut self, src: SendBuf<'_>, n: usize) -> Rec {
+        self.recs.get_or_insert_default().packer.take(src, n)
     }
 
     /// Empties the queue, returning what was in it.

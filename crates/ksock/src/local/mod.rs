@@ -410,10 +410,7 @@ impl LocalSock {
                     }
                     tx.records().ok_or(Errno::EINVAL)?.push(rec);
                 }
-                src => tx
-                    .records()
-                    .ok_or(Errno::EINVAL)?
-                    .push(Rec::take(src, len, None)),
+                src => tx.records().ok_or(Errno::EINVAL)?.push_from(src, len),
             }
         }
         cx.notify(&conn.ends[1 - side], Events::IN);
@@ -521,7 +518,7 @@ impl LocalSock {
             }
             let data = match (copied, src) {
                 (Some(rec), _) => rec,
-                (None, Some(src)) => Rec::take(src, len, None),
+                (None, Some(src)) => q.take_rec(src, len),
                 (None, None) => return Err(Errno::EINVAL),
             };
             q.push(Datagram {

@@ -167,11 +167,34 @@ impl StreamQ {
             }
             return done;
         }
-        let segs = self.pop_segs(want, false);
-        for b in segs.segments() {
-            sink.put_slice(b);
+        // Straight from the queue into the sink: no chain to build for a small read.
+        while done < want {
+            let need = want - done;
+            let k = if let Some(front) = self.segs.front_mut() {
+                let k = front.len().min(need);
+                sink.put_slice(&front[..k]);
+                if k == front.len() {
+                    self.segs.pop_front();
+                } else {
+                    front.advance(k);
+                }
+                k
+            } else {
+                let k = self.tail.len().min(need);
+                sink.put_slice(&self.tail[..k]);
+                self.tail.advance(k);
+                k
+            };
+            done += k;
         }
-        segs.len()
+        self.len -= done;
+        if self.len == 0 {
+            // Let the next small write reuse the tail's space instead of a new buffer (all
+            // of it, if no slice of it is still out there).
+            self.tail.clear();
+            let _ = self.tail.try_reclaim(TAIL_CHUNK);
+        }
+        done
     }
 
     /// Moves up to `max` bytes out as slices (clones them, with `peek`), for copying outside
@@ -273,6 +296,36 @@ impl Rec {
     }
 }
 
+/// Copies small records from plain buffers into a tail buffer that they share, so that a
+/// small record costs no allocation of its own (as [`StreamQ`] packs small writes).
+#[derive(Default)]
+pub(crate) struct Packer {
+    tail: BytesMut,
+}
+
+impl Packer {
+    /// Takes `n` bytes of `src` as one record: packed if small and copied, as
+    /// [`Rec::take`] does otherwise.
+    pub(crate) fn take(&mut self, src: SendBuf<'_>, n: usize) -> Rec {
+        let b = match src {
+            SendBuf::Copy(b) if n > 0 && n < PACK_BELOW => b,
+            src => return Rec::take(src, n, None),
+        };
+        if self.tail.capacity() - self.tail.len() < n {
+            self.tail = BytesMut::with_capacity(TAIL_CHUNK);
+        }
+        let mut left = n;
+        while left > 0 {
+            let c = b.chunk();
+            let k = c.len().min(left);
+            self.tail.extend_from_slice(&c[..k]);
+            b.advance(k);
+            left -= k;
+        }
+        Rec::One(self.tail.split().freeze())
+    }
+}
+
 /// A queue of records.
 #[derive(Default)]
 pub(crate) struct RecordQ {
@@ -281,6 +334,7 @@ pub(crate) struct RecordQ {
     charged: usize,
     payload: usize,
     spare: Option<BytesMut>,
+    packer: Packer,
 }
 
 impl RecordQ {
@@ -304,6 +358,12 @@ impl RecordQ {
         self.charged += r.len() + RECORD_OVERHEAD;
         self.payload += r.len();
         self.recs.push_back(r);
+    }
+
+    /// Takes `n` bytes of `src` as one record (small ones packed) and queues it.
+    pub(crate) fn push_from(&mut self, src: SendBuf<'_>, n: usize) {
+        let r = self.packer.take(src, n);
+        self.push(r);
     }
 
     /// Takes the first record out (or a copy of it, with `peek`).
@@ -460,6 +520,56 @@ mod tests {
         assert_eq!(q.charged(), 0);
         let mut s: &mut [u8] = &mut buf;
         assert_eq!(q.pop_into(&mut s, false), None);
+    }
+
+    #[test]
+    fn small_records_share_a_tail_buffer_and_stay_apart() {
+        let mut q = RecordQ::default();
+        for i in 0..100u8 {
+            q.push_from(SendBuf::Copy(&mut &[i; 40][..]), 40);
+        }
+        let big = vec![9u8; 600];
+        q.push_from(SendBuf::Copy(&mut &big[..]), 600);
+        q.push_from(SendBuf::Copy(&mut &b""[..]), 0);
+        assert_eq!(q.payload(), 100 * 40 + 600);
+        assert_eq!(q.charged(), 100 * 40 + 600 + 102 * RECORD_OVERHEAD);
+        let mut buf = [0u8; 1000];
+        for i in 0..100u8 {
+            let mut s: &mut [u8] = &mut buf;
+            assert_eq!(q.pop_into(&mut s, false), Some((40, 40)));
+            assert!(buf[..40].iter().all(|&b| b == i), "record {i}");
+        }
+        let mut s: &mut [u8] = &mut buf;
+        assert_eq!(q.pop_into(&mut s, false), Some((600, 600)));
+        assert_eq!(&buf[..600], &big[..]);
+        let mut s: &mut [u8] = &mut buf;
+        assert_eq!(q.pop_into(&mut s, false), Some((0, 0)));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn packed_records_share_one_allocation_but_chains_are_not_copied() {
+        let mut p = Packer::default();
+        let mut scattered: Chain = [Bytes::from_static(b"ab"), Bytes::from_static(b"cd")]
+            .into_iter()
+            .collect();
+        let a = p.take(SendBuf::Copy(&mut &[1u8; 64][..]), 64);
+        let b = p.take(SendBuf::Copy(&mut scattered), 4);
+        let (Rec::One(a), Rec::One(b)) = (a, b) else {
+            panic!("one slice each");
+        };
+        assert_eq!(
+            a.as_ptr().wrapping_add(64),
+            b.as_ptr(),
+            "adjacent in one buffer"
+        );
+        assert_eq!((&a[..], &b[..]), (&[1u8; 64][..], &b"abcd"[..]));
+        let shared = Bytes::from(vec![3u8; 64]);
+        let mut c = Chain::from(shared.clone());
+        let Rec::One(s) = p.take(SendBuf::Share(&mut c), 64) else {
+            panic!("one slice");
+        };
+        assert_eq!(s.as_ptr(), shared.as_ptr(), "a chain's bytes are shared");
     }
 
     #[test]
