@@ -29,6 +29,17 @@ pub struct FdPair {
     pub tx: Fd,
     /// Read from.
     pub rx: Fd,
+    /// Run when the pair is done (before its descriptors close): for ending what closing
+    /// them does not end.
+    pub done: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for FdPair {
+    fn drop(&mut self) {
+        if let Some(f) = self.done.take() {
+            f();
+        }
+    }
 }
 
 /// Opens a fresh [`FdPair`] for one sample.
@@ -47,6 +58,7 @@ pub fn open_file_pair(path: &Path) -> Result<FdPair, String> {
     Ok(FdPair {
         tx: open(true)?,
         rx: open(false)?,
+        done: None,
     })
 }
 
@@ -54,7 +66,7 @@ pub fn open_file_pair(path: &Path) -> Result<FdPair, String> {
 pub fn unix_opener() -> Opener {
     Arc::new(|| {
         let (tx, rx) = crate::unix::pair(ksock::SockType::STREAM)?;
-        Ok(FdPair { tx, rx })
+        Ok(FdPair { tx, rx, done: None })
     })
 }
 

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod file;
 pub mod fuse;
 pub mod heap;
 pub mod local;
@@ -193,10 +194,7 @@ impl Suite {
         s.add(Group::new(
             "file",
             "the /net file face through a real `ksock mount` vs the null FUSE file and AF_UNIX",
-            // The slot for the file face: replace this group (Suite::replace) with one whose
-            // rows come from fuse::file_rows(..) with an Opener for two connected sockets'
-            // `data` files, targets (Some(1.1), Some(0.9)) against the null FUSE file.
-            |_| Err("the file face is not wired in yet".into()),
+            |_| file::rows(),
         ));
         let mut sweep = Group::new(
             "sweep",
@@ -318,6 +316,75 @@ pub fn sweep_rows() -> Vec<Row> {
 /// Runs the standard suite.
 pub fn run(opts: &Options) -> Report {
     Suite::standard().run(opts)
+}
+
+/// The command line of `ksock bench`: what to run, and what to do with the report.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Cli {
+    /// What to run and how.
+    #[command(flatten)]
+    pub opts: Options,
+    /// Print Markdown (for docs/BENCHMARKS.md) instead of the plain table
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Also write the report as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<std::path::PathBuf>,
+    /// Write the throughput plot (SVG) of the sweep to FILE (implies --sweep)
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
+    /// Do not measure: read a report saved with --save and print it (and --svg it)
+    #[arg(long, value_name = "FILE")]
+    pub load: Option<std::path::PathBuf>,
+}
+
+/// Runs `ksock bench`: measures (or loads) a report, prints it, saves or plots it. Fails
+/// if a benchmark could not run (missed targets are reported, not failures).
+pub fn main(cli: &Cli) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let mut opts = cli.opts.clone();
+    if cli.svg.is_some() {
+        opts.sweep = true;
+    }
+    let report = match &cli.load {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|t| Report::from_json(&t))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("ksock bench: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => run(&opts),
+    };
+    if cli.markdown {
+        print!("{}", report.to_markdown());
+    } else {
+        println!("{}", report.render(opts.json));
+    }
+    if let Some(path) = &cli.save
+        && let Err(e) = std::fs::write(path, report.to_json())
+    {
+        eprintln!("ksock bench: {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    if let Some(path) = &cli.svg {
+        let Some(svg) = plot::throughput_svg(&report) else {
+            eprintln!("ksock bench: the report has no sweep rows to plot");
+            return ExitCode::from(2);
+        };
+        if let Err(e) = std::fs::write(path, svg) {
+            eprintln!("ksock bench: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if report.errors().next().is_some() {
+        eprintln!("ksock bench: some benchmarks failed (see above)");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 impl Report {

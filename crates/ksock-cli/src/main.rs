@@ -27,7 +27,9 @@ enum Cmd {
     Mount(MountArgs),
     /// List the live sockets of a mounted tree.
     Ss(SsArgs),
-    // Further subcommands (`bench`) join here, each with its own `Args` struct.
+    /// Benchmark ksock side by side with Linux (AF_UNIX, FUSE, memcpy) and report ratios
+    /// (as root for the FUSE and file-face rows; see docs/BENCHMARKS.md).
+    Bench(ksock_bench::Cli),
 }
 
 #[derive(Args)]
@@ -133,6 +135,7 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Mount(a) => mount(a),
         Cmd::Ss(a) => ss(a),
+        Cmd::Bench(a) => return ksock_bench::main(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -164,12 +164,17 @@ impl Mount {
 
     /// Unmounts and waits for the session to end. With files still open the tree is
     /// detached and this returns at once, leaving the session to end when they close.
-    pub fn unmount(self) -> io::Result<Unmounted> {
+    pub fn unmount(mut self) -> io::Result<Unmounted> {
         let how = self.unmounter.unmount()?;
-        if how == Unmounted::Clean {
+        // The kernel may let the unmount through while files opened through the tree (by
+        // this very process, say) are still open; the session then ends only when they
+        // close, so waiting for it here could wait for ever.
+        if how == Unmounted::Clean && self.files.len() == 0 {
             self.join()?;
+            return Ok(Unmounted::Clean);
         }
-        Ok(how)
+        drop(self.session.take());
+        Ok(Unmounted::Detached)
     }
 }
 
@@ -177,6 +182,7 @@ impl Drop for Mount {
     fn drop(&mut self) {
         if self.session.is_some()
             && let Ok(Unmounted::Clean) = self.unmounter.unmount()
+            && self.files.len() == 0
             && let Some(t) = self.session.take()
         {
             let _ = t.join();

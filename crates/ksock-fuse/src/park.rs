@@ -10,6 +10,12 @@
 //!
 //! The task's state machine makes wake-ups impossible to lose: a wake while the task is
 //! being polled marks it to be polled again.
+//!
+//! A task woken while a thread drives another task is answered by that thread, right after
+//! the task it drives: a write that fills a waiting reader's socket answers that read too,
+//! after its own reply, without a thread switch (and nothing recurses: woken tasks are
+//! collected first). Tasks woken anywhere else (a file closing, the reaper, the mount going
+//! away) go to the driver thread, so no waker runs a reply under another part's lock.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -135,6 +141,11 @@ impl Task {
         }
     }
 
+    /// Drives this queued task here, and then whatever it wakes (see the module doc).
+    fn run_here(self: &Arc<Self>) {
+        driving(|| self.run_queued());
+    }
+
     fn run_queued(self: &Arc<Self>) {
         let job = {
             let mut st = self.state.lock();
@@ -209,7 +220,14 @@ impl Wake for Task {
             State::Idle(job) => {
                 *st = State::Queued(job);
                 drop(st);
-                if let Some(exec) = self.exec.upgrade() {
+                let deferred = WOKEN.with(|w| match w.borrow_mut().as_mut() {
+                    Some(list) => {
+                        list.push(self.clone());
+                        true
+                    }
+                    None => false,
+                });
+                if !deferred && let Some(exec) = self.exec.upgrade() {
                     let _ = exec.tx.send(Msg::Run(self.clone()));
                 }
             }
@@ -227,6 +245,37 @@ impl Wake for Task {
 enum Msg {
     Run(Arc<Task>),
     Stop,
+}
+
+std::thread_local! {
+    /// While this thread drives a task: the tasks woken meanwhile, to drive next.
+    static WOKEN: std::cell::RefCell<Option<Vec<Arc<Task>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` as this thread's drive: tasks woken meanwhile are driven here afterwards (and
+/// what they wake, and so on). Nested drives only collect.
+fn driving(f: impl FnOnce()) {
+    let outermost = WOKEN.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.is_some() {
+            false
+        } else {
+            *w = Some(Vec::new());
+            true
+        }
+    });
+    f();
+    if !outermost {
+        return;
+    }
+    loop {
+        let next = WOKEN.with(|w| w.borrow_mut().as_mut().and_then(|l| l.pop()));
+        match next {
+            Some(t) => t.run_queued(),
+            None => break,
+        }
+    }
+    WOKEN.with(|w| *w.borrow_mut() = None);
 }
 
 /// The parked tasks and the thread that drives them when woken.
@@ -272,10 +321,11 @@ impl Exec {
             registered: AtomicBool::new(false),
             check: Mutex::new((Instant::now() + FIRST_CHECK, FIRST_CHECK)),
         });
-        task.drive(Box::new(ReplyJob {
+        let job = Box::new(ReplyJob {
             fut: Box::pin(fut),
             done: Some(done),
-        }));
+        });
+        driving(|| task.drive(job));
     }
 
     /// The tasks waiting now.
@@ -310,7 +360,7 @@ impl Exec {
 fn drive(rx: Receiver<Msg>) {
     for msg in rx {
         match msg {
-            Msg::Run(task) => task.run_queued(),
+            Msg::Run(task) => task.run_here(),
             Msg::Stop => break,
         }
     }

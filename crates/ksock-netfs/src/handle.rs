@@ -2,10 +2,10 @@
 
 use crate::fs::Inner;
 use crate::node::Node;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use core::future::{Future, poll_fn};
 use core::task::{Context, Poll};
-use ksock::{Errno, Events, MsgFlags, Result, Socket};
+use ksock::{Chain, Errno, Events, MsgFlags, Result, Socket};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -202,12 +202,10 @@ impl Handle {
     }
 }
 
-async fn send(
-    sock: &Socket,
-    mut data: Bytes,
-    nonblock: bool,
-    count: &AtomicUsize,
-) -> Result<usize> {
+/// Sends `data`: its bytes move into the socket without another copy (the write's bytes
+/// were copied once, out of the FUSE request).
+async fn send(sock: &Socket, data: Bytes, nonblock: bool, count: &AtomicUsize) -> Result<usize> {
+    let mut data = Chain::from(data);
     let flags = if nonblock {
         MsgFlags::DONTWAIT
     } else {
@@ -216,11 +214,11 @@ async fn send(
     let record = sock.ty().is_record();
     let mut sent = 0;
     loop {
-        match poll_fn(|cx| sock.poll_sendmsg(cx, &mut data, None, flags)).await {
+        match poll_fn(|cx| sock.poll_send_chain(cx, &mut data, None, flags)).await {
             Ok(n) => {
                 sent += n;
                 count.fetch_add(n, Ordering::Release);
-                if record || !data.has_remaining() {
+                if record || data.is_empty() {
                     return Ok(sent);
                 }
             }
