@@ -363,14 +363,25 @@ impl Filesystem for KsockFs {
         let Some(f) = self.files.get(fh.0) else {
             return reply.error(fuser::Errno::EBADF);
         };
-        let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+        let nonblock = flags.0 & libc::O_NONBLOCK != 0 || f.handle.is_nonblocking();
+        // First try to send at once, straight from the request; only what must wait is
+        // copied out of it, for the parked write.
+        let done = match f.handle.try_send(data) {
+            None => 0,
+            Some(Ok(n)) if n == data.len() || nonblock => return reply.written(n as u32),
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e == Errno::EAGAIN && !nonblock => 0,
+            Some(Err(e)) => return reply.error(errno(e)),
+        };
         // A long stream write that is interrupted reports what it sent, as write(2) does.
-        let sent = Arc::new(AtomicUsize::new(0));
-        let fut = f
-            .handle
-            .write_counted(Bytes::copy_from_slice(data), nonblock, sent.clone());
+        let sent = Arc::new(AtomicUsize::new(done));
+        let fut = f.handle.write_counted(
+            Bytes::copy_from_slice(&data[done..]),
+            nonblock,
+            sent.clone(),
+        );
         self.exec.spawn(req.pid(), fut, move |r| match r {
-            Ok(n) => reply.written(n as u32),
+            Ok(n) => reply.written((done + n) as u32),
             Err(e) => match sent.load(Ordering::Acquire) {
                 0 => reply.error(errno(e)),
                 n => reply.written(n as u32),

@@ -182,6 +182,23 @@ impl Handle {
         }
     }
 
+    /// Tries to send `data` at once, copying it straight into the socket (no waiting, no
+    /// copy of its own): the count sent (a stream may take part of it), or `EAGAIN` if
+    /// nothing could go. `None` for files whose writes are not sends (ctl, text): use
+    /// [`write`](Self::write). The file layer tries this first and hands only what must
+    /// wait to a [`write`](Self::write) future.
+    pub fn try_send(&self, data: &[u8]) -> Option<Result<usize>> {
+        if self.kind != HandleKind::Data {
+            return None;
+        }
+        let sock = self.sock.as_ref()?;
+        let r = sock.sendmsg(&mut &data[..], None, MsgFlags::DONTWAIT);
+        if let Err(e) = r {
+            self.fs.record_errno(sock.id(), "write", e);
+        }
+        Some(r)
+    }
+
     /// Readiness for `poll`: the socket's events (`IN`, `OUT`, `ERR`, `HUP`, `RDHUP`, `NVAL`
     /// once it has ended), always `IN | OUT` for text files. With a context, registers its
     /// waker when none of `interest` is ready.
