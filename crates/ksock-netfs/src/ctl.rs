@@ -155,9 +155,11 @@ fn words(input: &[u8]) -> Result<Vec<Word>, CtlError> {
                     .push(b),
             },
             Mode::Double => {
-                let Some(w) = cur.as_mut() else {
-                    unreachable!("a quote always starts a word")
-                };
+                // A quote always starts a word, so this only names it.
+                let w = cur.get_or_insert(Word {
+                    bytes: Vec::new(),
+                    bare: false,
+                });
                 match b {
                     b'"' => mode = Mode::Plain,
                     b'\\' => match input.get(i) {
@@ -176,9 +178,11 @@ fn words(input: &[u8]) -> Result<Vec<Word>, CtlError> {
                 }
             }
             Mode::Single => {
-                let Some(w) = cur.as_mut() else {
-                    unreachable!("a quote always starts a word")
-                };
+                // A quote always starts a word, so this only names it.
+                let w = cur.get_or_insert(Word {
+                    bytes: Vec::new(),
+                    bare: false,
+                });
                 if b == b'\'' {
                     mode = Mode::Plain;
                 } else {
