@@ -45,6 +45,16 @@ impl Net {
         String::from_utf8(read(&h, 65536).unwrap()).unwrap()
     }
 
+    /// Ends this test's creator process (as the mount does when it exits), then checks
+    /// that nothing is left.
+    fn creator_exits_then_nothing_is_left(&self) {
+        self.fs.process_exited(ProcId {
+            pid: ME.pid,
+            start: 0,
+        });
+        self.assert_empty();
+    }
+
     /// Checks that nothing is left: no socket, no name, no record.
     fn assert_empty(&self) {
         let st = self.fs.stack();
@@ -175,11 +185,7 @@ fn lookups_and_flags() {
         Node::Factory { .. }
     ));
     drop(h);
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -213,11 +219,7 @@ fn attributes_look_like_files() {
         7
     );
     drop(h);
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -319,11 +321,7 @@ fn hangup_ends_the_socket_at_once_and_the_peer_sees_eof() {
     assert_eq!(read(&conn, 10).unwrap(), b"last");
     assert_eq!(read(&conn, 10).unwrap(), b"", "end of file");
     drop((cli, cdata, ctl, conn, srv));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -368,11 +366,7 @@ fn accept_gives_data_listen_gives_ctl() {
     assert!(net.fs.stack().get(lid.parse().unwrap()).is_none());
     assert_eq!(read(&c2data, 10).unwrap(), b"", "peer ended: EOF");
     drop((a, cdata, c2data, cli, cli2, srv));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -398,11 +392,7 @@ fn blocking_operations_wait_without_a_thread_and_wake() {
     let accepted = t.join().unwrap().unwrap();
     assert_eq!(accepted.kind(), HandleKind::Data);
     drop((srv, cli, conn, cdata, c3, accepted));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -463,11 +453,7 @@ fn nonblocking_handles_get_eagain() {
         .is_pending()
     );
     drop((srv, cli, a, cdata, sctl));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -481,11 +467,7 @@ fn records_are_truncated_by_short_reads() {
     assert_eq!(read(&conn, 6).unwrap(), b"a long");
     assert_eq!(read(&conn, 100).unwrap(), b"next", "the rest was discarded");
     drop((srv, cli, cdata, conn));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -553,11 +535,7 @@ fn ctl_errors_and_the_err_file() {
         Errno::EISDIR
     );
     drop((a, b, st));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -652,11 +630,7 @@ fn poll_readiness_of_handles() {
     let st = net.open(&format!("{sdir}/status"), OpenMode::READ).unwrap();
     assert_eq!(st.poll_ready(None, Events::IN), Events::IN | Events::OUT);
     drop((srv, srv2, cli, ldata, c, conn, cdata, st));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -695,11 +669,7 @@ fn streams_and_datagrams_through_data() {
     assert_eq!(read(&d1data, 100).unwrap(), b"datagram");
     assert_eq!(write(&d1, "listen").unwrap_err(), Errno::EOPNOTSUPP);
     drop((srv, cli, cdata, conn, cctl, d1, d2, d2data, d1data));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
@@ -723,11 +693,7 @@ fn a_blocking_connect_waits_for_room_in_the_backlog() {
             .contains("state connected\n")
     );
     drop((srv, c1, c2, nb, a));
-    net.fs.process_exited(ProcId {
-        pid: ME.pid,
-        start: 0,
-    });
-    net.assert_empty();
+    net.creator_exits_then_nothing_is_left();
 }
 
 #[test]
