@@ -82,6 +82,8 @@ pub const SO_SNDLOWAT: i32 = 19;
 pub const SO_RCVTIMEO: i32 = 20;
 /// `SO_SNDTIMEO` (`SO_SNDTIMEO_OLD`).
 pub const SO_SNDTIMEO: i32 = 21;
+/// `SO_PEERCRED` (a `struct ucred`: pid, uid, gid).
+pub const SO_PEERCRED: i32 = 17;
 /// `SO_ACCEPTCONN`.
 pub const SO_ACCEPTCONN: i32 = 30;
 /// `SO_PROTOCOL`.

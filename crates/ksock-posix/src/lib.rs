@@ -96,8 +96,8 @@ pub use poll::PollFd;
 
 use addr::{Target, Use, copy_out, encode_from, encode_name};
 use consts::*;
+use ksock::{Cred, Gather, Scatter};
 use ksock::{Domain, MsgFlags, OptVal, RecvInfo, Shutdown, SockAddr, SockOpt, SockType, Socket};
-use ksock::{Gather, Scatter};
 use std::any::Any;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
@@ -154,6 +154,7 @@ pub struct Posix {
     stack: Stack,
     table: Table,
     autobind: AtomicU32,
+    cred: Cred,
 }
 
 impl std::fmt::Debug for Posix {
@@ -236,7 +237,23 @@ impl Posix {
             stack,
             table: Table::new(limit.min(i32::MAX as usize)),
             autobind: AtomicU32::new(0),
+            cred: Cred {
+                pid: std::process::id(),
+                uid: nix::unistd::getuid().as_raw(),
+                gid: nix::unistd::getgid().as_raw(),
+            },
         }
+    }
+
+    /// The credentials its sockets are made with (`SO_PEERCRED` of their peers); by
+    /// default the calling process's.
+    pub fn cred(&self) -> Cred {
+        self.cred
+    }
+
+    /// Acts for another process: sockets made from now on record `cred`.
+    pub fn set_cred(&mut self, cred: Cred) {
+        self.cred = cred;
     }
 
     /// The stack the sockets live in.
@@ -308,6 +325,7 @@ impl Posix {
         let (base, nonblock, cloexec) = split_type(ty)?;
         let (domain, ty) = check_domain_type(domain, base)?;
         let sock = self.stack.socket(domain, ty, protocol)?;
+        sock.set_cred(self.cred)?;
         if nonblock {
             sock.set_nonblocking(true)?;
         }
@@ -322,7 +340,9 @@ impl Posix {
         let r1 = self.table.reserve(0)?;
         let r2 = self.table.reserve(0)?;
         let (domain, ty) = check_domain_type(domain, base)?;
-        let (a, b) = self.stack.socketpair(domain, ty, protocol)?;
+        let (a, b) = self
+            .stack
+            .socketpair_as(domain, ty, protocol, Some(self.cred))?;
         if nonblock {
             a.set_nonblocking(true)?;
             b.set_nonblocking(true)?;
@@ -663,6 +683,11 @@ impl Posix {
                 match s.get_option(SockOpt::from_raw(level, name)?)? {
                     OptVal::Int(v) => v.to_ne_bytes().to_vec(),
                     OptVal::Time(t) => timeval(t).to_vec(),
+                    // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+                    OptVal::Cred(c) => [c.pid, c.uid, c.gid]
+                        .iter()
+                        .flat_map(|v| v.to_ne_bytes())
+                        .collect(),
                 }
             };
             let n = (len as usize).min(value.len());

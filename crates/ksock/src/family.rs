@@ -15,7 +15,7 @@ use crate::opt::Options;
 use crate::socket::SocketCore;
 use crate::stack::StackRef;
 use crate::state::State;
-use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use crate::types::{Cred, Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -38,14 +38,16 @@ pub trait Family: Send + Sync + 'static {
     /// `EPROTONOSUPPORT`). Build it with [`SocketCore::new`].
     fn create(&self, stack: &StackRef, ty: SockType, protocol: i32) -> Result<SockRef>;
 
-    /// Creates two sockets connected to each other (`EOPNOTSUPP` if the family has no pairs).
+    /// Creates two sockets connected to each other (`EOPNOTSUPP` if the family has no pairs),
+    /// both made with `cred`.
     fn socketpair(
         &self,
         stack: &StackRef,
         ty: SockType,
         protocol: i32,
+        cred: Option<Cred>,
     ) -> Result<(SockRef, SockRef)> {
-        let _ = (stack, ty, protocol);
+        let _ = (stack, ty, protocol, cred);
         Err(Errno::EOPNOTSUPP)
     }
 
@@ -142,6 +144,12 @@ pub trait Protocol: Send + 'static {
     /// Queue lengths for status displays.
     fn queues(&self) -> Queues;
 
+    /// The peer's credentials as recorded when the connection was made (`SO_PEERCRED`), if
+    /// the family keeps them and the face recorded any.
+    fn peer_cred(&self) -> Option<Cred> {
+        None
+    }
+
     /// Bytes waiting to be received (`FIONREAD`): all buffered bytes of a connection (stream
     /// or records), the length of the next datagram.
     fn nread(&self) -> usize;
@@ -152,6 +160,7 @@ pub struct OpCtx<'a> {
     me: &'a SockRef,
     state: State,
     opts: Options,
+    cred: Option<Cred>,
     wait: Option<(SockRef, Events)>,
     deferred: &'a mut Deferred,
 }
@@ -161,12 +170,14 @@ impl<'a> OpCtx<'a> {
         me: &'a SockRef,
         state: State,
         opts: Options,
+        cred: Option<Cred>,
         deferred: &'a mut Deferred,
     ) -> Self {
         OpCtx {
             me,
             state,
             opts,
+            cred,
             wait: None,
             deferred,
         }
@@ -185,6 +196,11 @@ impl<'a> OpCtx<'a> {
     /// Its options.
     pub fn opts(&self) -> &Options {
         &self.opts
+    }
+
+    /// The credentials its face recorded (see [`Socket::set_cred`](crate::Socket::set_cred)).
+    pub fn cred(&self) -> Option<Cred> {
+        self.cred
     }
 
     /// Says that the `EAGAIN` being returned ends when `sock` notifies any of `events`.

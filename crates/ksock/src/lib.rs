@@ -64,4 +64,4 @@ pub use opt::{OptVal, SockOpt};
 pub use socket::{SOMAXCONN, Socket, SocketCore, SocketInfo, WeakSocket};
 pub use stack::Stack;
 pub use state::State;
-pub use types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+pub use types::{Cred, Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};

@@ -1,6 +1,7 @@
 //! Socket options (`SOL_SOCKET` level), with Linux numbers and Linux's rules for values.
 
 use crate::errno::{Errno, Result};
+use crate::types::Cred;
 use core::time::Duration;
 
 /// `SOL_SOCKET`.
@@ -43,6 +44,9 @@ pub enum SockOpt {
     Domain,
     /// `SO_PROTOCOL` (read-only).
     Protocol,
+    /// `SO_PEERCRED` (read-only): the peer's credentials, recorded when the connection was
+    /// made ([`Cred::NONE`] without one).
+    PeerCred,
 }
 
 impl SockOpt {
@@ -62,6 +66,7 @@ impl SockOpt {
             30 => SockOpt::AcceptConn,
             38 => SockOpt::Protocol,
             39 => SockOpt::Domain,
+            17 => SockOpt::PeerCred,
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }
@@ -79,6 +84,7 @@ impl SockOpt {
             SockOpt::AcceptConn => 30,
             SockOpt::Protocol => 38,
             SockOpt::Domain => 39,
+            SockOpt::PeerCred => 17,
         }
     }
 
@@ -91,6 +97,7 @@ impl SockOpt {
                 | SockOpt::AcceptConn
                 | SockOpt::Domain
                 | SockOpt::Protocol
+                | SockOpt::PeerCred
         )
     }
 
@@ -107,6 +114,8 @@ pub enum OptVal {
     Int(i32),
     /// A timeout: `None` waits forever, `Some(Duration::ZERO)` never waits.
     Time(Option<Duration>),
+    /// Credentials (`SO_PEERCRED`).
+    Cred(Cred),
 }
 
 impl OptVal {
@@ -114,7 +123,7 @@ impl OptVal {
     pub fn int(self) -> Result<i32> {
         match self {
             OptVal::Int(v) => Ok(v),
-            OptVal::Time(_) => Err(Errno::EINVAL),
+            OptVal::Time(_) | OptVal::Cred(_) => Err(Errno::EINVAL),
         }
     }
 }
@@ -251,6 +260,7 @@ mod tests {
             SockOpt::AcceptConn,
             SockOpt::Domain,
             SockOpt::Protocol,
+            SockOpt::PeerCred,
         ] {
             assert_eq!(SockOpt::from_raw(SOL_SOCKET, o.raw()), Ok(o));
         }

@@ -18,7 +18,7 @@ use crate::opt::{OptVal, Options, SockOpt};
 use crate::stack::StackRef;
 use crate::state::{State, StateCell};
 use crate::sync::Mutex;
-use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use crate::types::{Cred, Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::task::Wake;
@@ -74,6 +74,8 @@ struct Extra {
     so_error: Option<Errno>,
     /// The owner recorded by a face.
     owner: Option<u32>,
+    /// The credentials recorded by a face (what a peer's `SO_PEERCRED` reports).
+    cred: Option<Cred>,
     /// Wakers waiting for events, and the upcall.
     waiters: Waiters,
 }
@@ -109,6 +111,10 @@ impl<P: ?Sized> Locked<P> {
 
     fn owner(&self) -> Option<u32> {
         self.ext.as_ref().and_then(|e| e.owner)
+    }
+
+    fn cred(&self) -> Option<Cred> {
+        self.ext.as_ref().and_then(|e| e.cred)
     }
 
     fn connect_to(&self) -> Option<&SockAddr> {
@@ -255,7 +261,7 @@ impl SocketCore {
                 return (Err(Errno::EBADF), None);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), &mut deferred);
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), l.cred(), &mut deferred);
             let r = op(l, &mut cx);
             (r, cx.take_wait())
         };
@@ -395,7 +401,7 @@ impl SocketCore {
                 let _ = g.st.go(State::Closed);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), &mut deferred);
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), l.cred(), &mut deferred);
             l.proto.close(&mut cx);
         }
         self.stack.unregister(self.id);
@@ -451,6 +457,7 @@ impl SocketCore {
             remote: g.proto.peer_addr(),
             queues: g.proto.queues(),
             owner: g.owner(),
+            peer_cred: g.proto.peer_cred(),
             nonblocking: g.flags & F_NONBLOCK != 0,
         })
     }
@@ -500,6 +507,8 @@ pub struct SocketInfo {
     pub queues: Queues,
     /// The owner set with [`Socket::set_owner`].
     pub owner: Option<u32>,
+    /// The peer's credentials, recorded when the connection was made.
+    pub peer_cred: Option<Cred>,
     /// The socket's own nonblocking flag.
     pub nonblocking: bool,
 }
@@ -654,6 +663,28 @@ impl Socket {
     /// The owner (a uid, for faces that enforce ownership).
     pub fn owner(&self) -> Option<u32> {
         self.core.lock.lock().owner()
+    }
+
+    /// Records the credentials of the process acting on this socket. A connection made
+    /// afterwards records them for the peer's [`peer_cred`](Socket::peer_cred): the
+    /// client's at `connect`, the listener's at `listen`, a pair's creator's at
+    /// `socketpair`, as Linux does.
+    pub fn set_cred(&self, cred: Cred) -> Result<()> {
+        self.with_locked(|l| {
+            l.ext.get_or_insert_default().cred = Some(cred);
+            Ok(())
+        })
+    }
+
+    /// The credentials recorded with [`set_cred`](Socket::set_cred).
+    pub fn cred(&self) -> Result<Option<Cred>> {
+        self.with_locked(|l| Ok(l.cred()))
+    }
+
+    /// The peer's credentials (`SO_PEERCRED`): those recorded when the connection was made,
+    /// or [`Cred::NONE`] when there are none (not connected, or no face recorded them).
+    pub fn peer_cred(&self) -> Result<Cred> {
+        self.with_locked(|l| Ok(l.proto.peer_cred().unwrap_or(Cred::NONE)))
     }
 
     /// Records the owner.
@@ -1048,6 +1079,7 @@ impl Socket {
                 SockOpt::Domain => OptVal::Int(domain.raw() as i32),
                 SockOpt::Protocol => OptVal::Int(protocol as i32),
                 SockOpt::AcceptConn => OptVal::Int((l.st.current() == State::Listening) as i32),
+                SockOpt::PeerCred => OptVal::Cred(l.proto.peer_cred().unwrap_or(Cred::NONE)),
                 _ => l.opts().get(opt)?,
             })
         })

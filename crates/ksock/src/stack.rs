@@ -4,7 +4,7 @@ use crate::errno::{Errno, Result};
 use crate::family::{Family, SockRef};
 use crate::socket::{Socket, SocketInfo};
 use crate::sync::Mutex;
-use crate::types::{Domain, SockType};
+use crate::types::{Cred, Domain, SockType};
 use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -169,13 +169,30 @@ impl Stack {
         ty: SockType,
         protocol: i32,
     ) -> Result<(Socket, Socket)> {
+        self.socketpair_as(domain, ty, protocol, None)
+    }
+
+    /// [`socketpair`](Stack::socketpair) made by a process with `cred`: both sockets record
+    /// it, and each reports it as its peer's (`SO_PEERCRED`), as on Linux.
+    pub fn socketpair_as(
+        &self,
+        domain: Domain,
+        ty: SockType,
+        protocol: i32,
+        cred: Option<Cred>,
+    ) -> Result<(Socket, Socket)> {
         let fam = self.family(domain).ok_or(Errno::EAFNOSUPPORT)?;
-        let (a, b) = fam.socketpair(&self.inner, ty, protocol)?;
+        let (a, b) = fam.socketpair(&self.inner, ty, protocol, cred)?;
         a.become_connected()?;
         b.become_connected()?;
         self.inner.register(&a);
         self.inner.register(&b);
-        Ok((a.first_handle(), b.first_handle()))
+        let (a, b) = (a.first_handle(), b.first_handle());
+        if let Some(c) = cred {
+            a.set_cred(c)?;
+            b.set_cred(c)?;
+        }
+        Ok((a, b))
     }
 
     /// A new handle to the open socket with this id.

@@ -213,3 +213,25 @@ pub struct Queues {
     /// For listeners: the backlog.
     pub backlog: usize,
 }
+
+/// Credentials of the process a socket acts for, as `SO_PEERCRED` reports them (Linux
+/// `struct ucred`). Faces record them: the file face from the FUSE request, the POSIX face
+/// from the calling process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cred {
+    /// Process id (the thread group's).
+    pub pid: u32,
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+impl Cred {
+    /// What Linux reports for a socket that has no peer credentials: pid 0, uid and gid -1.
+    pub const NONE: Cred = Cred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+}

@@ -299,3 +299,42 @@ scenario!(sockopt_timeout_granularity, |t| {
     );
     t.want("never less", usec >= 1000, true);
 });
+
+scenario!(sockopt_peercred, |t| {
+    // Both runs are this process, so the credentials compare equal byte for byte.
+    let get = |fd: i32, len: u32| {
+        let mut v = [0xaau8; 16];
+        let mut len = len;
+        let r = t
+            .api
+            .getsockopt(fd, SOL_SOCKET, SO_PEERCRED, Some(&mut v), Some(&mut len));
+        (r, B(v.to_vec()), len)
+    };
+    for ty in TYPES {
+        let n = ty_name(ty);
+        let s = t.sock(ty);
+        t.rec(&format!("{n} unconnected"), get(s, 12));
+        let (a, b) = t.pair(ty);
+        t.rec(&format!("{n} pair a"), get(a, 12));
+        t.rec(&format!("{n} pair b"), get(b, 12));
+        t.rec(&format!("{n} pair short"), get(a, 4));
+        t.rec(
+            &format!("{n} set"),
+            t.api.setsockopt(a, SOL_SOCKET, SO_PEERCRED, &[0; 12]),
+        );
+        for fd in [s, a, b] {
+            t.ok("close", t.api.close(fd));
+        }
+    }
+    for ty in [SOCK_STREAM, SOCK_SEQPACKET] {
+        let n = ty_name(ty);
+        let (c, s) = t.connected(ty, &format!("cred-{n}"));
+        t.rec(&format!("{n} client"), get(c, 12));
+        t.rec(&format!("{n} server"), get(s, 12));
+        let l = t.listener(ty, &format!("cred-l-{n}"), 4);
+        t.rec(&format!("{n} listener"), get(l, 12));
+        for fd in [c, s, l] {
+            t.ok("close", t.api.close(fd));
+        }
+    }
+});

@@ -6,6 +6,7 @@ use crate::addr::{LocalName, SockAddr};
 use crate::family::SockRef;
 use crate::socket::SocketCore;
 use crate::sync::Mutex;
+use crate::types::Cred;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -17,31 +18,50 @@ use bytes::BytesMut;
 pub(crate) struct Conn {
     pub(crate) ends: [SockRef; 2],
     pub(crate) pipes: Mutex<[Pipe; 2]>,
-    /// The local address of each end; absent when both are unnamed.
-    names: Option<Box<[Option<LocalName>; 2]>>,
+    /// The local address and credentials of each end; absent when there are none.
+    extra: Option<Box<ConnExtra>>,
+}
+
+/// What few connections carry: names, and the credentials each end was made with.
+struct ConnExtra {
+    names: [Option<LocalName>; 2],
+    creds: [Option<Cred>; 2],
 }
 
 impl Conn {
-    pub(crate) fn new(ends: [SockRef; 2], records: bool, names: [Option<LocalName>; 2]) -> Conn {
-        let names = (names[0].is_some() || names[1].is_some()).then(|| Box::new(names));
+    /// A connection whose end `i` is named `names[i]` and was made by `creds[i]` (the
+    /// client's credentials at `connect`, the listener's at `listen`, as Linux records
+    /// them for `SO_PEERCRED`).
+    pub(crate) fn new(
+        ends: [SockRef; 2],
+        records: bool,
+        names: [Option<LocalName>; 2],
+        creds: [Option<Cred>; 2],
+    ) -> Conn {
+        let any = names.iter().any(Option::is_some) || creds.iter().any(Option::is_some);
         Conn {
             ends,
             pipes: Mutex::new([Pipe::new(records), Pipe::new(records)]),
-            names,
+            extra: any.then(|| Box::new(ConnExtra { names, creds })),
         }
     }
 
     /// The local address of end `side`.
     pub(crate) fn name(&self, side: usize) -> SockAddr {
-        match self.names.as_ref().and_then(|n| n[side].clone()) {
-            Some(n) => SockAddr::Local(n),
+        match self.own_name(side) {
+            Some(n) => SockAddr::Local(n.clone()),
             None => SockAddr::Unnamed,
         }
     }
 
     /// The name end `side` owns in the namespace, if it bound one.
     pub(crate) fn own_name(&self, side: usize) -> Option<&LocalName> {
-        self.names.as_ref().and_then(|n| n[side].as_ref())
+        self.extra.as_ref().and_then(|x| x.names[side].as_ref())
+    }
+
+    /// The credentials end `side` was made with, if its face recorded them.
+    pub(crate) fn cred(&self, side: usize) -> Option<Cred> {
+        self.extra.as_ref().and_then(|x| x.creds[side])
     }
 }
 
@@ -249,6 +269,8 @@ impl Pipe {
 pub(crate) struct Backlog {
     pub(crate) listener: SockRef,
     pub(crate) name: LocalName,
+    /// The listener's credentials at `listen`: what its clients see as their peer's.
+    pub(crate) cred: Option<Cred>,
     pub(crate) q: Mutex<BacklogQ>,
 }
 
@@ -267,10 +289,16 @@ pub(crate) struct Pending {
 }
 
 impl Backlog {
-    pub(crate) fn new(listener: SockRef, name: LocalName, max: usize) -> Backlog {
+    pub(crate) fn new(
+        listener: SockRef,
+        name: LocalName,
+        max: usize,
+        cred: Option<Cred>,
+    ) -> Backlog {
         Backlog {
             listener,
             name,
+            cred,
             q: Mutex::new(BacklogQ {
                 pending: VecDeque::new(),
                 max,

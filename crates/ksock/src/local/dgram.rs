@@ -6,6 +6,7 @@ use crate::addr::{LocalName, SockAddr};
 use crate::buf::SendBuf;
 use crate::family::SockRef;
 use crate::sync::Mutex;
+use crate::types::Cred;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -50,6 +51,8 @@ pub(crate) struct Recs {
     q: VecDeque<Datagram>,
     spare: Option<BytesMut>,
     packer: Packer,
+    /// The peer's credentials, for a socket made by `socketpair` (`SO_PEERCRED`).
+    peer_cred: Option<Cred>,
 }
 
 /// One queued datagram.
@@ -66,6 +69,15 @@ impl Datagram {
 }
 
 impl DgramQ {
+    /// Records the peer's credentials (a pair made by `socketpair`).
+    pub(crate) fn set_peer_cred(&mut self, cred: Cred) {
+        self.recs.get_or_insert_default().peer_cred = Some(cred);
+    }
+
+    pub(crate) fn peer_cred(&self) -> Option<Cred> {
+        self.recs.as_ref()?.peer_cred
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.recs.as_ref().map_or(0, |r| r.q.len())
     }

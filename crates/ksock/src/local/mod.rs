@@ -25,7 +25,7 @@ use crate::opt::Options;
 use crate::socket::SocketCore;
 use crate::stack::StackRef;
 use crate::sync::Mutex;
-use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use crate::types::{Cred, Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -172,6 +172,7 @@ impl Family for LocalFamily {
         stack: &StackRef,
         ty: SockType,
         protocol: i32,
+        cred: Option<Cred>,
     ) -> Result<(SockRef, SockRef)> {
         let protocol = check_protocol(protocol)?;
         let ty = check_type(ty)?;
@@ -187,6 +188,10 @@ impl Family for LocalFamily {
             );
             ba.q.lock().peer = Some(bb.clone());
             bb.q.lock().peer = Some(ba.clone());
+            if let Some(c) = cred {
+                ba.q.lock().set_peer_cred(c);
+                bb.q.lock().set_peer_cred(c);
+            }
             a.with_proto(|p| p.st = LState::Dgram(ba));
             b.with_proto(|p| p.st = LState::Dgram(bb));
         } else {
@@ -194,6 +199,7 @@ impl Family for LocalFamily {
                 [ra.clone(), rb.clone()],
                 ty.is_record(),
                 [None, None],
+                [cred, cred],
             ));
             let c2 = conn.clone();
             a.with_proto(|p| p.st = LState::Connected { conn, side: 0 });
@@ -279,6 +285,7 @@ impl LocalSock {
                 [me.clone(), embryo.clone()],
                 ty.is_record(),
                 [own, Some(name)],
+                [cx.cred(), backlog.cred],
             ));
             q.pending.push_back(Pending {
                 conn: conn.clone(),
@@ -725,7 +732,12 @@ impl Protocol for LocalSock {
             }
             LState::Idle(Some(name)) => {
                 let name: &LocalName = name;
-                let b = Arc::new(Backlog::new(cx.me().clone(), name.clone(), backlog));
+                let b = Arc::new(Backlog::new(
+                    cx.me().clone(),
+                    name.clone(),
+                    backlog,
+                    cx.cred(),
+                ));
                 if let Some(e) = self.names.map.lock().get_mut(name)
                     && e.owner == cx.me().id()
                 {
@@ -1022,6 +1034,16 @@ impl Protocol for LocalSock {
                 ..Queues::default()
             },
             _ => Queues::default(),
+        }
+    }
+
+    fn peer_cred(&self) -> Option<Cred> {
+        match &self.st {
+            LState::Connected { conn, side } => conn.cred(1 - usize::from(*side)),
+            // Linux gives a listener its own credentials (`init_peercred` at `listen`).
+            LState::Listening(b) => b.cred,
+            LState::Dgram(d) => d.q.lock().peer_cred(),
+            _ => None,
         }
     }
 
