@@ -190,6 +190,8 @@ mod tests {
                 pending: 2,
                 owner: 1000,
                 nonblock: false,
+                peer_uid: None,
+                peer_pid: None,
             },
             readable: true,
         }

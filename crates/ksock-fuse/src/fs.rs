@@ -254,8 +254,8 @@ impl Filesystem for KsockFs {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         _fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
@@ -273,6 +273,21 @@ impl Filesystem for KsockFs {
             Ok(a) => a,
             Err(e) => return reply.error(errno(e)),
         };
+        // Times, as utimensat(2) checks them: only the owner (or root) may set them to a
+        // chosen value (`EPERM`); setting them to now also needs write permission
+        // (`EACCES`), which no other user has on a socket's directory or files.
+        let times = [atime, mtime];
+        if times.iter().any(Option::is_some) && req.uid() != 0 && req.uid() != a.uid {
+            if times
+                .iter()
+                .any(|t| matches!(t, Some(TimeOrNow::SpecificTime(_))))
+            {
+                return reply.error(fuser::Errno::EPERM);
+            }
+            if let Err(e) = self.fs.access(ino.0, Access::WRITE, &cred(req)) {
+                return reply.error(errno(e));
+            }
+        }
         if let Some(size) = size {
             if a.dir {
                 return reply.error(fuser::Errno::EISDIR);
@@ -521,7 +536,9 @@ impl Filesystem for KsockFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(fuser::Errno::ENOENT);
+        // Files are made by opening factories, never by name: refused like every other
+        // operation that would make or remove a name.
+        reply.error(fuser::Errno::EPERM);
     }
 
     fn mkdir(

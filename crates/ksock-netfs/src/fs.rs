@@ -7,7 +7,7 @@ use crate::node::{Node, PathFlags, SockFile, parse_id, split_flags};
 use crate::status::Status;
 use bytes::Bytes;
 use core::future::{Future, poll_fn};
-use ksock::{Errno, Family, Result, SockAddr, Socket, Stack};
+use ksock::{Errno, Family, Result, Shutdown, SockAddr, Socket, Stack};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -165,6 +165,9 @@ struct Meta {
     pin: Option<Socket>,
     creator: Option<ProcId>,
     err: Option<String>,
+    /// This socket shut its own write side (`shutdown wr|rdwr`), so a write's `EPIPE` is
+    /// its own doing, not the peer's.
+    wr_shut: bool,
 }
 
 pub(crate) struct Inner {
@@ -306,6 +309,16 @@ fn perm_of(node: Node) -> u16 {
     }
 }
 
+/// The credentials a socket records for its peers: the requester's uid and gid, and the
+/// process (thread group) it belongs to, which FUSE gives only as a thread id.
+fn core_cred(cred: &Cred, process: Option<ProcId>) -> ksock::Cred {
+    ksock::Cred {
+        pid: process.map_or(cred.pid, |p| p.pid),
+        uid: cred.uid,
+        gid: cred.gid,
+    }
+}
+
 /// A one-line explanation for common failures, beside the errno's own message.
 fn hint(op: &str, e: Errno) -> Option<&'static str> {
     Some(match (op, e) {
@@ -315,7 +328,8 @@ fn hint(op: &str, e: Errno) -> Option<&'static str> {
         ("connect", Errno::EISCONN) => "the socket is already connected",
         ("connect", Errno::EINVAL) => "a listening socket cannot connect",
         ("bind", Errno::EADDRINUSE) => "another socket is bound to that address",
-        ("bind", Errno::EINVAL) => "the socket is already bound, or the address is empty",
+        ("bind", Errno::EINVAL) => "the socket is already bound",
+        ("connect", Errno::EAGAIN) => "the listener's backlog is full",
         ("listen", Errno::EINVAL) => "the socket is not bound",
         ("listen", Errno::EOPNOTSUPP) => "datagram sockets do not listen",
         ("write", Errno::EPIPE) => "the peer is gone or has shut its read side",
@@ -374,7 +388,15 @@ impl Inner {
         if e == Errno::EAGAIN || e == Errno::EINTR {
             return;
         }
-        let text = match hint(op, e) {
+        let own_shut = op == "write"
+            && e == Errno::EPIPE
+            && self.metas.lock().get(&id).is_some_and(|m| m.wr_shut);
+        let hint = if own_shut {
+            Some("this socket's write side is shut down")
+        } else {
+            hint(op, e)
+        };
+        let text = match hint {
             Some(h) => format!("{}: {op}: {} ({h})", e.name(), e.message()),
             None => format!("{}: {op}: {}", e.name(), e.message()),
         };
@@ -619,6 +641,7 @@ impl Inner {
                 } else {
                     None
                 };
+                sock.set_cred(core_cred(&cred, creator))?;
                 self.metas.lock().insert(
                     sock.id(),
                     Meta {
@@ -627,6 +650,7 @@ impl Inner {
                         pin: creator.map(|_| sock.clone()),
                         creator,
                         err: None,
+                        wr_shut: false,
                     },
                 );
                 let text = Bytes::from(sock.id().to_string());
@@ -690,6 +714,8 @@ impl Inner {
                             self.record_errno(id, "accept", *e);
                         })?;
                         conn.set_owner(cred.uid)?;
+                        let acceptor = (cred.pid != 0).then(|| (self.resolver)(cred.pid));
+                        conn.set_cred(core_cred(&cred, acceptor.flatten()))?;
                         self.metas.lock().insert(
                             conn.id(),
                             Meta {
@@ -698,6 +724,7 @@ impl Inner {
                                 pin: None,
                                 creator: None,
                                 err: None,
+                                wr_shut: false,
                             },
                         );
                         let (kind, text) = if file == SockFile::Listen {
@@ -746,11 +773,24 @@ impl Inner {
                     Command::Listen(_) => "listen",
                     _ => "",
                 };
-                let what = match hint(op, e) {
+                let h = match (&cmd, e) {
+                    (Command::Bind(a), Errno::EINVAL) if a.is_empty() => {
+                        Some("the address is empty")
+                    }
+                    (Command::Bind(_), Errno::EINVAL)
+                        if matches!(sock.local_addr(), Ok(SockAddr::Unnamed)) =>
+                    {
+                        None
+                    }
+                    _ => hint(op, e),
+                };
+                let what = match h {
                     Some(h) => format!("{}: {} ({h})", cmd.describe(), e.message()),
                     None => format!("{}: {}", cmd.describe(), e.message()),
                 };
-                if e != Errno::EAGAIN {
+                // A ctl command that would block is a failure of that write, worth keeping
+                // (unlike a read's EAGAIN); an interrupted one is not.
+                if e != Errno::EINTR {
                     self.record(id, format!("{}: {what}", e.name()));
                 }
                 return Err(e);
@@ -775,7 +815,15 @@ impl Inner {
                     poll_fn(|cx| sock.poll_connect(cx, &addr)).await
                 }
             }
-            Command::Shutdown(how) => sock.shutdown(*how),
+            Command::Shutdown(how) => {
+                sock.shutdown(*how)?;
+                if *how != Shutdown::Read
+                    && let Some(m) = self.metas.lock().get_mut(&sock.id())
+                {
+                    m.wr_shut = true;
+                }
+                Ok(())
+            }
             Command::Hangup => {
                 if sock.is_closed() {
                     return Err(Errno::EBADF);

@@ -14,7 +14,13 @@
 //! pending 0
 //! owner 1000
 //! nonblock off
+//! peer_uid 1000
+//! peer_pid 4242
 //! ```
+//!
+//! `peer_uid` and `peer_pid` name the process that made the connection from the other end
+//! (for an accepted connection: the client that connected; for a client: the listener's
+//! creator; as Linux's `SO_PEERCRED`), or are `-` when there is none.
 //!
 //! Addresses are printed as the family prints them (local names with `\xNN` escapes, so a
 //! value never contains white space); `-` stands for no address.
@@ -49,6 +55,14 @@ pub struct Status {
     pub owner: u32,
     /// The socket's default for newly opened files.
     pub nonblock: bool,
+    /// The peer's uid, when the connection recorded one.
+    pub peer_uid: Option<u32>,
+    /// The peer's process id, when the connection recorded one.
+    pub peer_pid: Option<u32>,
+}
+
+fn opt_text(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
 fn addr_text(a: Option<&SockAddr>) -> String {
@@ -74,6 +88,8 @@ impl Status {
             pending: info.queues.pending,
             owner: info.owner.unwrap_or(0),
             nonblock: info.nonblocking,
+            peer_uid: info.peer_cred.map(|c| c.uid),
+            peer_pid: info.peer_cred.map(|c| c.pid),
         }
     }
 
@@ -83,7 +99,7 @@ impl Status {
         let _ = write!(
             s,
             "id {}\nfamily {}\ntype {}\nstate {}\nlocal {}\nremote {}\nrecvq {}\nsendq {}\n\
-             backlog {}\npending {}\nowner {}\nnonblock {}\n",
+             backlog {}\npending {}\nowner {}\nnonblock {}\npeer_uid {}\npeer_pid {}\n",
             self.id,
             self.family,
             self.ty,
@@ -96,6 +112,8 @@ impl Status {
             self.pending,
             self.owner,
             if self.nonblock { "on" } else { "off" },
+            opt_text(self.peer_uid),
+            opt_text(self.peer_pid),
         );
         s
     }
@@ -133,6 +151,20 @@ impl Status {
                         .map_err(|_| format!("status: bad owner in line {line:?}"))?
                 }
                 "nonblock" => st.nonblock = value == "on",
+                "peer_uid" | "peer_pid" => {
+                    let v = match value {
+                        "-" => None,
+                        v => Some(
+                            v.parse()
+                                .map_err(|_| format!("status: bad {key} in line {line:?}"))?,
+                        ),
+                    };
+                    if key == "peer_uid" {
+                        st.peer_uid = v;
+                    } else {
+                        st.peer_pid = v;
+                    }
+                }
                 _ => {}
             }
         }
@@ -162,11 +194,21 @@ mod tests {
             pending: 0,
             owner: 1000,
             nonblock: true,
+            peer_uid: Some(1000),
+            peer_pid: Some(77),
         };
         let text = s.render();
         assert!(text.starts_with("id 42\nfamily local\n"));
-        assert!(text.ends_with("nonblock on\n"));
-        assert_eq!(Status::parse(&text), Ok(s));
+        assert!(text.ends_with("nonblock on\npeer_uid 1000\npeer_pid 77\n"));
+        assert_eq!(Status::parse(&text), Ok(s.clone()));
+        let none = Status {
+            peer_uid: None,
+            peer_pid: None,
+            ..s
+        };
+        let text = none.render();
+        assert!(text.ends_with("peer_uid -\npeer_pid -\n"), "{text}");
+        assert_eq!(Status::parse(&text), Ok(none));
     }
 
     #[test]
