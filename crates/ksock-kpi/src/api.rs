@@ -2,7 +2,7 @@
 
 use crate::mbuf::Mbuf;
 use crate::msg::{RecvMsg, SendMsg};
-use crate::park::{Park, block_on, deadline};
+use crate::park::{block_on, deadline};
 use crate::sock::{Kpi, Sock, SockUpcall, install_upcall};
 use crate::sockaddr;
 use core::task::{Context, Poll, Waker};
@@ -158,29 +158,13 @@ pub fn sock_connect(so: &Sock, to: &SockAddr, flags: MsgFlags) -> Result<()> {
         Err(e) if e == Errno::EINPROGRESS && !nonblocking(s, flags) => {
             let park = &**so.park();
             let until = deadline(park, s.options()?.sndtimeo());
-            match wait_connect(park, s, until) {
-                Ok(()) => s.connect_result(),
+            match block_on(park, until, |cx| s.poll_connect_done(cx)) {
                 Err(e) if e == Errno::EWOULDBLOCK => Err(Errno::EINPROGRESS),
-                Err(e) => Err(e),
+                r => r,
             }
         }
         Err(e) => Err(e),
     }
-}
-
-/// Waits until `s` is no longer connecting.
-fn wait_connect(park: &dyn Park, s: &Socket, until: Option<Duration>) -> Result<()> {
-    let connecting = || s.state() == State::Connecting;
-    block_on(park, until, |cx| {
-        if connecting() {
-            s.core()
-                .register(cx.waker(), Events::OUT | Events::ERR | Events::HUP);
-            if connecting() {
-                return Poll::Pending;
-            }
-        }
-        Poll::Ready(Ok(()))
-    })
 }
 
 /// Waits up to `timeout` for a connect started with `MSG_DONTWAIT` (`sock_connectwait`).
@@ -191,12 +175,10 @@ fn wait_connect(park: &dyn Park, s: &Socket, until: Option<Duration>) -> Result<
 pub fn sock_connectwait(so: &Sock, timeout: Duration) -> Result<()> {
     let s = so.sock()?;
     let park = &**so.park();
-    match wait_connect(park, s, deadline(park, Some(timeout))) {
-        Ok(()) => {}
-        Err(e) if e == Errno::EWOULDBLOCK => {}
-        Err(e) => return Err(e),
-    }
-    match s.connect_result() {
+    match block_on(park, deadline(park, Some(timeout)), |cx| {
+        s.poll_connect_done(cx)
+    }) {
+        Err(e) if e == Errno::EWOULDBLOCK => Err(Errno::EINPROGRESS),
         Err(e) if e == Errno::ENOTCONN => Err(Errno::EINVAL),
         r => r,
     }

@@ -46,6 +46,8 @@ mod socket;
 pub mod stack;
 pub mod state;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 
 /// The README's examples, compiled and run as doc tests.

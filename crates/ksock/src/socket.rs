@@ -33,6 +33,10 @@ pub const SOMAXCONN: usize = 4096;
 const F_NONBLOCK: u8 = 1;
 const F_PRIV: u8 = 2;
 const F_RELEASED: u8 = 4;
+/// A connect call (not the KPI's background connect) is waiting on this connect, or left it
+/// going on (`EINPROGRESS`): the next connect call reports its outcome, once (Linux's
+/// `SS_CONNECTING` socket whose TCP connection finished: `connect` then returns 0).
+const F_CONNECT_REPORT: u8 = 8;
 
 /// Events that end any wait: an error, a hang-up, or the socket being closed.
 const ENDS: Events = Events::ERR.union(Events::HUP).union(Events::NVAL);
@@ -469,6 +473,34 @@ impl<P: ?Sized> fmt::Debug for SocketCore<P> {
     }
 }
 
+impl<P: Protocol> SocketCore<P> {
+    /// Changes the socket from outside any operation: runs `f` on the protocol state under
+    /// the socket's lock, with an [`OpCtx`] whose notifications (`notify`, `peer_gone`) are
+    /// delivered once the lock is released. For a family's driver that sees a FIN, a reset
+    /// or a finished handshake. `None` once the socket is closed.
+    ///
+    /// Lock order: like every operation, this takes the socket's lock and then whatever
+    /// the family takes inside `f`; call it with no other socket's lock held.
+    pub fn with_protocol<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut P, &mut OpCtx<'_>) -> R,
+    ) -> Option<R> {
+        let me: SockRef = self.clone();
+        let mut deferred = Deferred::default();
+        let r = {
+            let mut g = self.lock.lock();
+            if g.flags & F_RELEASED != 0 {
+                return None;
+            }
+            let (state, opts, cred) = (g.st.current(), g.opts(), g.cred());
+            let mut cx = OpCtx::new(&me, state, opts, cred, &mut deferred);
+            f(&mut g.proto, &mut cx)
+        };
+        deferred.run();
+        Some(r)
+    }
+}
+
 /// Drives a background connect when the peer it waits on has news.
 struct ConnectRetry(Weak<SocketCore>);
 
@@ -737,12 +769,17 @@ impl Socket {
         })
     }
 
+    /// One connect attempt under the lock. `background`: the KPI's connect that goes on by
+    /// itself (`start_connect`); `wait`: the caller waits for the outcome (blocking, async,
+    /// a parked file request), so a connect in progress is `EAGAIN` (wait on this socket)
+    /// rather than `EALREADY`.
     fn connect_op(
         ty: SockType,
         l: &mut Locked<dyn Protocol>,
         cx: &mut OpCtx<'_>,
         addr: &SockAddr,
         background: bool,
+        wait: bool,
     ) -> Result<Progress> {
         let cur = l.st.current();
         if !ty.is_connection() {
@@ -765,10 +802,29 @@ impl Socket {
                 _ => Err(Errno::EINVAL),
             };
         }
+        let report = l.flags & F_CONNECT_REPORT != 0 && !background;
         match cur {
             State::Listening => return Err(Errno::EINVAL),
+            State::Connected | State::Closing if report => {
+                l.flags &= !F_CONNECT_REPORT;
+                return Ok(Progress::Done);
+            }
             State::Connected | State::Closing => return Err(Errno::EISCONN),
+            State::Connecting if wait && !background => {
+                // Wait for the outcome (the poll engine registers on this socket, which
+                // `finish_connect` notifies), and report it when it comes.
+                l.flags |= F_CONNECT_REPORT;
+                return Err(Errno::EAGAIN);
+            }
             State::Connecting => return Err(Errno::EALREADY),
+            State::Closed if report => {
+                // The connect this caller (or an earlier nonblocking one) left going on
+                // failed: its error, once.
+                l.flags &= !F_CONNECT_REPORT;
+                if let Some(e) = l.take_so_error() {
+                    return Err(e);
+                }
+            }
             _ => {}
         }
         l.st.start(State::Connecting)?;
@@ -777,7 +833,18 @@ impl Socket {
                 let r = l.st.cont(State::Connected).map(|_| Progress::Done);
                 l.st.end(r)
             }
-            Ok(Progress::InProgress) => l.st.end(Ok(Progress::InProgress)),
+            Ok(Progress::InProgress) => {
+                l.st.end(Ok(()))?;
+                if background {
+                    return Ok(Progress::InProgress);
+                }
+                l.flags |= F_CONNECT_REPORT;
+                if wait {
+                    Err(Errno::EAGAIN)
+                } else {
+                    Ok(Progress::InProgress)
+                }
+            }
             Err(e) if e == Errno::EAGAIN && background => {
                 l.set_connect_to(Some(addr.clone()));
                 l.st.end(Ok(Progress::InProgress))
@@ -788,9 +855,14 @@ impl Socket {
 
     /// Connect, poll form: `Ready(Ok)` once connected. While the listener's backlog is full
     /// this stays `Pending` (the socket keeps its state and may be connected elsewhere).
+    /// When the family's connect goes on by itself (a TCP handshake), the socket is
+    /// `Connecting` and this stays `Pending` until the family finishes it
+    /// ([`SocketCore::finish_connect`]), then gives the outcome: `Ok`, or the connect's error
+    /// (`ECONNREFUSED`, `ETIMEDOUT`...). Polling again while connecting waits too (as a
+    /// second blocking `connect` does on Linux).
     ///
     /// Datagram sockets: sets the default peer. Errors: `ECONNREFUSED` (no listener of that
-    /// name), `EPROTOTYPE` (other type), `EISCONN`, `EINVAL` (on a listener), `EALREADY`.
+    /// name), `EPROTOTYPE` (other type), `EISCONN`, `EINVAL` (on a listener).
     pub fn poll_connect(&self, cx: &mut Context<'_>, addr: &SockAddr) -> Poll<Result<()>> {
         self.poll_connect_inner(Some(cx), addr)
     }
@@ -801,8 +873,9 @@ impl Socket {
         addr: &SockAddr,
     ) -> Poll<Result<()>> {
         let ty = self.ty();
+        let wait = cx.is_some();
         match self.core.poll_op(cx, Events::OUT, |l, cx| {
-            Self::connect_op(ty, l, cx, addr, false)
+            Self::connect_op(ty, l, cx, addr, false, wait)
         }) {
             Poll::Ready(Ok(Progress::Done)) => Poll::Ready(Ok(())),
             Poll::Ready(Ok(Progress::InProgress)) => Poll::Ready(Err(Errno::EINPROGRESS)),
@@ -811,7 +884,10 @@ impl Socket {
         }
     }
 
-    /// Connect without waiting: `EAGAIN` if the listener's backlog is full (as Linux AF_UNIX).
+    /// Connect without waiting: `EAGAIN` if the listener's backlog is full (as Linux AF_UNIX);
+    /// `EINPROGRESS` if the family's connect goes on (then `OUT` when it ends, its result in
+    /// `SO_ERROR`, and the next connect call reports it once: `Ok` or the error, as Linux);
+    /// `EALREADY` while it goes on.
     pub fn try_connect(&self, addr: &SockAddr) -> Result<()> {
         match self.poll_connect_inner(None, addr) {
             Poll::Ready(r) => r,
@@ -826,7 +902,7 @@ impl Socket {
     /// fires.
     pub fn start_connect(&self, addr: &SockAddr) -> Result<()> {
         let ty = self.ty();
-        match self.run(|l, cx| Self::connect_op(ty, l, cx, addr, true))? {
+        match self.run(|l, cx| Self::connect_op(ty, l, cx, addr, true, false))? {
             Progress::Done => Ok(()),
             Progress::InProgress => {
                 // For a connect waiting for room this tries once more and arms a waker on
@@ -835,6 +911,21 @@ impl Socket {
                 Err(Errno::EINPROGRESS)
             }
         }
+    }
+
+    /// Waits for a connect in progress to end, poll form: `Pending` while the socket is
+    /// `Connecting`, then [`connect_result`](Self::connect_result). For faces that start a
+    /// connect in the background ([`start_connect`](Self::start_connect)) and wait for it
+    /// with their own sleeping primitive (the KPI's `Park`).
+    pub fn poll_connect_done(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let connecting = || self.state() == State::Connecting;
+        if connecting() {
+            self.core.register(cx.waker(), Events::OUT | ENDS);
+            if connecting() {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.connect_result())
     }
 
     /// Takes the pending error of a background connect, or `Ok` once connected;
@@ -1008,6 +1099,11 @@ impl Socket {
         let mut ev = g.proto.readiness(&g.opts());
         if g.so_error().is_some() {
             ev |= Events::ERR;
+        }
+        if g.st.current() == State::Closed {
+            // A connect that failed, or a connection reset: nothing more will come either
+            // way (Linux reports `POLLHUP` for a socket in `TCP_CLOSE`).
+            ev |= Events::HUP;
         }
         ev
     }

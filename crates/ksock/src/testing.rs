@@ -1,0 +1,226 @@
+//! A family for testing the faces (feature `testing`): its connects go on until the test
+//! ends them, the way a TCP handshake does.
+//!
+//! [`LaterFamily`] serves stream sockets in [`Domain::INET`] under the name `later`
+//! (`/net/later/stream` in the file face). A connect to any address returns
+//! [`Progress::InProgress`] and the socket waits in `Connecting` until the test calls
+//! [`LaterFamily::complete`] with the outcome; the family then finishes it from outside
+//! any operation, through [`SocketCore::finish_connect`], as a network family's driver
+//! does when the handshake ends. An address of port 1 is refused at once
+//! (`ECONNREFUSED`), so errors that come at once and errors that come later can both be
+//! driven through every face. A connected socket accepts what it is sent and discards it.
+
+use crate::addr::SockAddr;
+use crate::buf::{RecvSink, SendBuf};
+use crate::errno::{Errno, Result};
+use crate::event::Events;
+use crate::family::{Accepted, Family, OpCtx, Progress, Protocol, SockRef};
+use crate::opt::Options;
+use crate::socket::SocketCore;
+use crate::stack::StackRef;
+use crate::sync::Mutex;
+use crate::types::{Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use bytes::Buf;
+use core::net::SocketAddr;
+
+/// The family: see the module documentation.
+#[derive(Default)]
+pub struct LaterFamily {
+    /// Every socket made, by id (typed: the family changes their protocol state).
+    socks: Mutex<Vec<(u64, Weak<SocketCore<LaterSock>>)>>,
+    /// The ids of the sockets whose connect goes on.
+    pending: Arc<Mutex<Vec<u64>>>,
+}
+
+impl LaterFamily {
+    /// A family with no connect under way.
+    pub fn new() -> Arc<LaterFamily> {
+        Arc::new(LaterFamily::default())
+    }
+
+    /// How many connects are under way.
+    pub fn in_progress(&self) -> usize {
+        self.pending.lock().len()
+    }
+
+    /// Ends every connect under way with `result` (`Ok`, or the error the connect fails
+    /// with, such as `ETIMEDOUT`). Returns how many it ended.
+    pub fn complete(&self, result: Result<()>) -> usize {
+        let ids: Vec<u64> = self.pending.lock().drain(..).collect();
+        let socks: Vec<Arc<SocketCore<LaterSock>>> = {
+            let mut all = self.socks.lock();
+            all.retain(|(_, w)| w.strong_count() > 0);
+            all.iter()
+                .filter(|(id, _)| ids.contains(id))
+                .filter_map(|(_, w)| w.upgrade())
+                .collect()
+        };
+        for s in &socks {
+            // The protocol state first, under the socket's lock, then the core's state:
+            // both from outside any operation, as a driver does when a handshake ends.
+            s.with_protocol(|p, cx| {
+                p.connected = result.is_ok();
+                cx.notify(cx.me(), Events::OUT);
+            });
+            let s: SockRef = s.clone();
+            s.finish_connect(result);
+        }
+        socks.len()
+    }
+}
+
+impl Family for LaterFamily {
+    fn domain(&self) -> Domain {
+        Domain::INET
+    }
+
+    fn name(&self) -> &'static str {
+        "later"
+    }
+
+    fn types(&self) -> &'static [SockType] {
+        &[SockType::STREAM]
+    }
+
+    fn create(&self, stack: &StackRef, ty: SockType, protocol: i32) -> Result<SockRef> {
+        if ty != SockType::STREAM {
+            return Err(Errno::ESOCKTNOSUPPORT);
+        }
+        if protocol != 0 {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let proto = LaterSock {
+            pending: self.pending.clone(),
+            local: None,
+            peer: None,
+            connected: false,
+        };
+        let s = SocketCore::new(stack, Domain::INET, ty, 0, proto);
+        self.socks.lock().push((s.id(), Arc::downgrade(&s)));
+        Ok(s)
+    }
+
+    fn parse_addr(&self, text: &[u8]) -> Result<SockAddr> {
+        let text = core::str::from_utf8(text).map_err(|_| Errno::EINVAL)?;
+        text.parse::<SocketAddr>()
+            .map(SockAddr::Inet)
+            .map_err(|_| Errno::EINVAL)
+    }
+
+    fn listening(&self) -> Vec<SockAddr> {
+        Vec::new()
+    }
+}
+
+/// One socket of [`LaterFamily`].
+pub struct LaterSock {
+    pending: Arc<Mutex<Vec<u64>>>,
+    local: Option<SockAddr>,
+    peer: Option<SockAddr>,
+    connected: bool,
+}
+
+impl Protocol for LaterSock {
+    fn bind(&mut self, _cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
+        self.local = Some(addr.clone());
+        Ok(())
+    }
+
+    fn listen(&mut self, _cx: &mut OpCtx<'_>, _backlog: usize) -> Result<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
+        let SockAddr::Inet(a) = addr else {
+            return Err(Errno::EAFNOSUPPORT);
+        };
+        if a.port() == 1 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        self.peer = Some(addr.clone());
+        self.pending.lock().push(cx.me().id());
+        Ok(Progress::InProgress)
+    }
+
+    fn accept(&mut self, _cx: &mut OpCtx<'_>) -> Result<Accepted> {
+        Err(Errno::EINVAL)
+    }
+
+    fn send(
+        &mut self,
+        _cx: &mut OpCtx<'_>,
+        src: SendBuf<'_>,
+        _to: Option<&SockAddr>,
+        _flags: MsgFlags,
+    ) -> Result<usize> {
+        if !self.connected {
+            return Err(Errno::ENOTCONN);
+        }
+        let n = src.remaining();
+        match src {
+            SendBuf::Copy(b) => b.advance(n),
+            SendBuf::Share(c) => c.advance(n),
+        }
+        Ok(n)
+    }
+
+    fn recv(
+        &mut self,
+        _cx: &mut OpCtx<'_>,
+        _dst: &mut dyn RecvSink,
+        _flags: MsgFlags,
+    ) -> Result<RecvInfo> {
+        if !self.connected {
+            return Err(Errno::ENOTCONN);
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    fn shutdown(&mut self, _cx: &mut OpCtx<'_>, _how: Shutdown) -> Result<()> {
+        if self.connected {
+            Ok(())
+        } else {
+            Err(Errno::ENOTCONN)
+        }
+    }
+
+    fn close(&mut self, cx: &mut OpCtx<'_>) {
+        let me = cx.me().id();
+        self.pending.lock().retain(|&id| id != me);
+        self.connected = false;
+    }
+
+    fn readiness(&self, _opts: &Options) -> Events {
+        if self.connected {
+            Events::OUT
+        } else {
+            Events::empty()
+        }
+    }
+
+    fn local_addr(&self) -> SockAddr {
+        self.local.clone().unwrap_or(SockAddr::Unnamed)
+    }
+
+    fn peer_addr(&self) -> Option<SockAddr> {
+        self.connected.then(|| self.peer.clone()).flatten()
+    }
+
+    fn take_error(&mut self) -> Option<Errno> {
+        None
+    }
+
+    fn has_error(&self) -> bool {
+        false
+    }
+
+    fn queues(&self) -> Queues {
+        Queues::default()
+    }
+
+    fn nread(&self) -> usize {
+        0
+    }
+}
