@@ -205,6 +205,17 @@ pub fn sock_getsockname(so: &Sock, name: &mut [u8]) -> Result<usize> {
 pub fn sock_getsockopt(so: &Sock, level: i32, optname: i32) -> Result<OptVal> {
     let s = so.sock()?;
     s.get_option(SockOpt::from_raw(level, optname)?)
+        .map_err(unknown_level)
+}
+
+/// A family without options at a level says `EOPNOTSUPP` (Linux's word for it); the
+/// kernel face, like XNU's `sosetopt`, calls every unknown option `ENOPROTOOPT`.
+fn unknown_level(e: Errno) -> Errno {
+    if e == Errno::EOPNOTSUPP {
+        Errno::ENOPROTOOPT
+    } else {
+        e
+    }
 }
 
 /// Sets an option (`sock_setsockopt`). Unknown or read-only: `ENOPROTOOPT`; a value of the
@@ -212,6 +223,7 @@ pub fn sock_getsockopt(so: &Sock, level: i32, optname: i32) -> Result<OptVal> {
 pub fn sock_setsockopt(so: &Sock, level: i32, optname: i32, val: OptVal) -> Result<()> {
     let s = so.sock()?;
     s.set_option(SockOpt::from_raw(level, optname)?, val)
+        .map_err(unknown_level)
 }
 
 /// The domain, type and protocol the socket was made with (`sock_gettype`); known even

@@ -667,8 +667,10 @@ impl Posix {
         optlen: Option<&mut u32>,
     ) -> Result<()> {
         self.with_sock(fd, |s| {
-            if level != SOL_SOCKET && s.domain() == Domain::LOCAL {
-                return Err(Errno::EOPNOTSUPP);
+            if level != SOL_SOCKET {
+                // Linux asks the protocol first (AF_UNIX has no protocol options at all:
+                // `EOPNOTSUPP` before the arguments are looked at).
+                s.option_level(level)?;
             }
             let Some(optlen) = optlen else {
                 return Err(Errno::EFAULT);
@@ -708,10 +710,10 @@ impl Posix {
     /// not wait", zero means "wait forever". Read-only and unknown options: `ENOPROTOOPT`.
     pub fn setsockopt(&self, fd: Fd, level: i32, name: i32, optval: &[u8]) -> Result<()> {
         self.with_sock(fd, |s| {
-            if level != SOL_SOCKET && s.domain() == Domain::LOCAL {
-                return Err(Errno::EOPNOTSUPP);
+            if level != SOL_SOCKET {
+                s.option_level(level)?;
             }
-            if level == SOL_SOCKET && optval.len() < 4 {
+            if optval.len() < 4 {
                 return Err(Errno::EINVAL);
             }
             let opt = SockOpt::from_raw(level, name)?;

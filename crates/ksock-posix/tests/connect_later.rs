@@ -89,3 +89,26 @@ fn nonblocking_connect_is_einprogress_then_pollout_and_so_error() {
     }
     assert_eq!(fam.in_progress(), 0);
 }
+
+#[test]
+fn tcp_options_reach_the_family() {
+    use ksock::testing::{IPPROTO_TCP, TCP_NODELAY};
+    let (px, _fam) = setup();
+    let fd = px.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let get = |name: i32| {
+        let mut v = [0u8; 4];
+        let mut len = 4u32;
+        px.getsockopt(fd, IPPROTO_TCP, name, Some(&mut v), Some(&mut len))
+            .map(|_| i32::from_ne_bytes(v))
+    };
+    assert_eq!(get(TCP_NODELAY), Ok(0));
+    px.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &1i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(get(TCP_NODELAY), Ok(1));
+    assert_eq!(get(77), Err(Errno::ENOPROTOOPT));
+    assert_eq!(
+        px.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &[1]),
+        Err(Errno::EINVAL)
+    );
+    px.close(fd).unwrap();
+}

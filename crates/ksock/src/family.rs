@@ -11,7 +11,7 @@ use crate::addr::SockAddr;
 use crate::buf::{RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
-use crate::opt::Options;
+use crate::opt::{OptVal, Options};
 use crate::socket::SocketCore;
 use crate::stack::StackRef;
 use crate::state::State;
@@ -143,6 +143,31 @@ pub trait Protocol: Send + 'static {
 
     /// Queue lengths for status displays.
     fn queues(&self) -> Queues;
+
+    /// Whether the family has options at protocol `level` (`IPPROTO_TCP`, ...): `Ok` for
+    /// its levels, `ENOPROTOOPT` for other levels, and `EOPNOTSUPP` (the default) when it
+    /// has no protocol options at all (Linux AF_UNIX, whose `getsockopt` at another level
+    /// fails before looking at the arguments).
+    fn option_level(&self, level: i32) -> Result<()> {
+        let _ = level;
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Reads option `name` of protocol `level` (`TCP_NODELAY`, `IPV6_V6ONLY`...). The
+    /// default has none: the error of [`option_level`](Protocol::option_level), or
+    /// `ENOPROTOOPT`.
+    fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
+        let _ = name;
+        self.option_level(level)?;
+        Err(Errno::ENOPROTOOPT)
+    }
+
+    /// Sets option `name` of protocol `level`; as [`get_option`](Protocol::get_option).
+    fn set_option(&mut self, cx: &mut OpCtx<'_>, level: i32, name: i32, val: OptVal) -> Result<()> {
+        let _ = (cx, name, val);
+        self.option_level(level)?;
+        Err(Errno::ENOPROTOOPT)
+    }
 
     /// The peer's credentials as recorded when the connection was made (`SO_PEERCRED`), if
     /// the family keeps them and the face recorded any.

@@ -47,13 +47,24 @@ pub enum SockOpt {
     /// `SO_PEERCRED` (read-only): the peer's credentials, recorded when the connection was
     /// made ([`Cred::NONE`] without one).
     PeerCred,
+    /// An option of a protocol level (`IPPROTO_TCP`, `IPPROTO_IP`, `IPPROTO_IPV6`...):
+    /// the core passes it to the socket's family ([`Protocol::get_option`]
+    /// (crate::family::Protocol::get_option)), which knows its names and values.
+    Proto {
+        /// The level (`IPPROTO_TCP` = 6, ...).
+        level: i32,
+        /// The option's name at that level (`TCP_NODELAY` = 1, ...).
+        name: i32,
+    },
 }
 
 impl SockOpt {
-    /// The option for a Linux `(level, optname)` pair; unknown ones are `ENOPROTOOPT`.
+    /// The option for a Linux `(level, optname)` pair: a socket-level one, or
+    /// [`SockOpt::Proto`] for any other level (the family decides). Unknown socket-level
+    /// names are `ENOPROTOOPT`.
     pub const fn from_raw(level: i32, name: i32) -> Result<SockOpt> {
         if level != SOL_SOCKET {
-            return Err(Errno::ENOPROTOOPT);
+            return Ok(SockOpt::Proto { level, name });
         }
         Ok(match name {
             3 => SockOpt::Type,
@@ -85,6 +96,15 @@ impl SockOpt {
             SockOpt::Protocol => 38,
             SockOpt::Domain => 39,
             SockOpt::PeerCred => 17,
+            SockOpt::Proto { name, .. } => name,
+        }
+    }
+
+    /// The Linux level: `SOL_SOCKET`, or a protocol's.
+    pub const fn level(self) -> i32 {
+        match self {
+            SockOpt::Proto { level, .. } => level,
+            _ => SOL_SOCKET,
         }
     }
 
@@ -265,7 +285,12 @@ mod tests {
             assert_eq!(SockOpt::from_raw(SOL_SOCKET, o.raw()), Ok(o));
         }
         assert_eq!(SockOpt::from_raw(SOL_SOCKET, 9999), Err(Errno::ENOPROTOOPT));
-        assert_eq!(SockOpt::from_raw(6, 7), Err(Errno::ENOPROTOOPT));
+        assert_eq!(
+            SockOpt::from_raw(6, 7),
+            Ok(SockOpt::Proto { level: 6, name: 7 })
+        );
+        assert_eq!(SockOpt::Proto { level: 6, name: 7 }.level(), 6);
+        assert_eq!(SockOpt::Proto { level: 6, name: 7 }.raw(), 7);
         assert_eq!(SockOpt::from_raw(SOL_SOCKET, 66), Ok(SockOpt::RcvTimeo));
     }
 

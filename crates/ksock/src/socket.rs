@@ -1176,6 +1176,7 @@ impl Socket {
                 SockOpt::Protocol => OptVal::Int(protocol as i32),
                 SockOpt::AcceptConn => OptVal::Int((l.st.current() == State::Listening) as i32),
                 SockOpt::PeerCred => OptVal::Cred(l.proto.peer_cred().unwrap_or(Cred::NONE)),
+                SockOpt::Proto { level, name } => l.proto.get_option(level, name)?,
                 _ => l.opts().get(opt)?,
             })
         })
@@ -1183,12 +1184,22 @@ impl Socket {
 
     /// Sets an option. Read-only options: `ENOPROTOOPT`; a value of the wrong kind: `EINVAL`.
     pub fn set_option(&self, opt: SockOpt, val: OptVal) -> Result<()> {
+        if let SockOpt::Proto { level, name } = opt {
+            return self.run(|l, cx| l.proto.set_option(cx, level, name, val));
+        }
         self.with_locked(|l| l.set_opt(opt, val))?;
         if opt == SockOpt::SndBuf {
             // A larger buffer may let a blocked writer go on.
             self.core.notify(Events::OUT);
         }
         Ok(())
+    }
+
+    /// Whether the socket's family has options at protocol `level` (see
+    /// [`Protocol::option_level`]): faces that must check it before anything else, as Linux
+    /// does for `getsockopt` on a socket without protocol options, ask here.
+    pub fn option_level(&self, level: i32) -> Result<()> {
+        self.with_locked(|l| l.proto.option_level(level))
     }
 
     /// The options as they stand.

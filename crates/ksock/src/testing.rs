@@ -9,13 +9,15 @@
 //! does when the handshake ends. An address of port 1 is refused at once
 //! (`ECONNREFUSED`), so errors that come at once and errors that come later can both be
 //! driven through every face. A connected socket accepts what it is sent and discards it.
+//! It has one protocol option, `TCP_NODELAY` (level `IPPROTO_TCP` = 6, name 1), so that
+//! options beyond `SOL_SOCKET` can be driven through the faces too.
 
 use crate::addr::SockAddr;
 use crate::buf::{RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
 use crate::family::{Accepted, Family, OpCtx, Progress, Protocol, SockRef};
-use crate::opt::Options;
+use crate::opt::{OptVal, Options};
 use crate::socket::SocketCore;
 use crate::stack::StackRef;
 use crate::sync::Mutex;
@@ -96,6 +98,7 @@ impl Family for LaterFamily {
             local: None,
             peer: None,
             connected: false,
+            nodelay: 0,
         };
         let s = SocketCore::new(stack, Domain::INET, ty, 0, proto);
         self.socks.lock().push((s.id(), Arc::downgrade(&s)));
@@ -120,7 +123,13 @@ pub struct LaterSock {
     local: Option<SockAddr>,
     peer: Option<SockAddr>,
     connected: bool,
+    nodelay: i32,
 }
+
+/// `IPPROTO_TCP`.
+pub const IPPROTO_TCP: i32 = 6;
+/// `TCP_NODELAY`.
+pub const TCP_NODELAY: i32 = 1;
 
 impl Protocol for LaterSock {
     fn bind(&mut self, _cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
@@ -222,5 +231,38 @@ impl Protocol for LaterSock {
 
     fn nread(&self) -> usize {
         0
+    }
+
+    fn option_level(&self, level: i32) -> Result<()> {
+        if level == IPPROTO_TCP {
+            Ok(())
+        } else {
+            Err(Errno::ENOPROTOOPT)
+        }
+    }
+
+    fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
+        self.option_level(level)?;
+        match name {
+            TCP_NODELAY => Ok(OptVal::Int(self.nodelay)),
+            _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+
+    fn set_option(
+        &mut self,
+        _cx: &mut OpCtx<'_>,
+        level: i32,
+        name: i32,
+        val: OptVal,
+    ) -> Result<()> {
+        self.option_level(level)?;
+        match name {
+            TCP_NODELAY => {
+                self.nodelay = i32::from(val.int()? != 0);
+                Ok(())
+            }
+            _ => Err(Errno::ENOPROTOOPT),
+        }
     }
 }

@@ -181,3 +181,31 @@ fn the_upcall_fires_when_the_family_finishes() {
     fam.complete(Ok(()));
     assert!(fired.load(std::sync::atomic::Ordering::SeqCst) > before);
 }
+
+#[test]
+fn options_beyond_sol_socket_go_to_the_family() {
+    use ksock::testing::{IPPROTO_TCP, TCP_NODELAY};
+    let (st, _fam) = stack();
+    let s = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    let nodelay = SockOpt::from_raw(IPPROTO_TCP, TCP_NODELAY).unwrap();
+    assert_eq!(s.get_option(nodelay), Ok(OptVal::Int(0)));
+    s.set_option(nodelay, OptVal::Int(5)).unwrap();
+    assert_eq!(s.get_option(nodelay), Ok(OptVal::Int(1)));
+    assert_eq!(
+        s.get_option(SockOpt::from_raw(IPPROTO_TCP, 999).unwrap()),
+        Err(Errno::ENOPROTOOPT)
+    );
+    assert_eq!(
+        s.get_option(SockOpt::from_raw(41, 26).unwrap()),
+        Err(Errno::ENOPROTOOPT),
+        "a level the family does not have"
+    );
+    // The local family has no protocol options at all: EOPNOTSUPP, as Linux AF_UNIX.
+    let local = Stack::new();
+    let u = local.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+    assert_eq!(u.get_option(nodelay), Err(Errno::EOPNOTSUPP));
+    assert_eq!(
+        u.set_option(nodelay, OptVal::Int(1)),
+        Err(Errno::EOPNOTSUPP)
+    );
+}
