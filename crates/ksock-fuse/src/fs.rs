@@ -9,7 +9,7 @@ use fuser::{
     ReplyPoll, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use ksock::{Errno, Events};
-use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode};
+use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode, SockFile};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -25,14 +25,42 @@ const TTL: Duration = Duration::ZERO;
 /// The largest write the kernel sends in one request (records up to this size stay whole).
 pub(crate) const MAX_WRITE: u32 = 1 << 20;
 
+/// The size every socket file (factory, `ctl`, `data`, `accept`, `listen`) reports.
+///
+/// The kernel takes the inode's lock exclusively for a direct write it thinks extends the
+/// file (`fuse_io_past_eof`: position + count > size), and a stream file's writes are all at
+/// position 0. One `write(2)` moves at most `MAX_RW_COUNT` bytes (`INT_MAX & PAGE_MASK`:
+/// `2^31 - 4096` with 4 KiB pages, less with larger ones), so a size of exactly that is one
+/// no write can pass; it also still fits a 32-bit `off_t`, so `stat` works for programs
+/// built without large-file support.
+pub(crate) const SOCKET_FILE_SIZE: u64 = (i32::MAX as u64) & !4095;
+
 /// How a file is opened: socket files are streams (no file position, so reads and writes
-/// on one open file never serialize on the position lock); text snapshots (`status`,
-/// `local`, ...) are seekable, so that tools that trust `st_size` or seek work on them.
+/// on one open file never serialize on the position lock) whose direct writes may run in
+/// parallel (so one write waiting for its socket holds up no other write to the same inode:
+/// a factory, an `accept` file shared by every connection it accepted); text snapshots
+/// (`status`, `local`, ...) are seekable, so that tools that trust `st_size` or seek work on
+/// them.
 fn fopen(h: &Handle) -> FopenFlags {
     if h.seekable() {
         FopenFlags::FOPEN_DIRECT_IO
     } else {
-        FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_STREAM
+        FopenFlags::FOPEN_DIRECT_IO
+            | FopenFlags::FOPEN_NONSEEKABLE
+            | FopenFlags::FOPEN_STREAM
+            | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+    }
+}
+
+/// Whether a node is a socket file: opened as a stream, sized [`SOCKET_FILE_SIZE`].
+fn is_socket_file(node: Node) -> bool {
+    match node {
+        Node::Factory { .. } => true,
+        Node::File { file, .. } => matches!(
+            file,
+            SockFile::Ctl | SockFile::Data | SockFile::Accept | SockFile::Listen
+        ),
+        _ => false,
     }
 }
 
@@ -47,7 +75,11 @@ fn cred(req: &Request) -> Cred {
 fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
-        size: a.size,
+        size: if is_socket_file(a.node) {
+            SOCKET_FILE_SIZE
+        } else {
+            a.size
+        },
         blocks: 0,
         atime: a.time,
         mtime: a.time,
@@ -587,6 +619,7 @@ mod tests {
         assert!(f.contains(FopenFlags::FOPEN_DIRECT_IO));
         assert!(f.contains(FopenFlags::FOPEN_NONSEEKABLE));
         assert!(f.contains(FopenFlags::FOPEN_STREAM));
+        assert!(f.contains(FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES));
         let st = fs
             .resolve(&format!("/local/{}/status", h.id().unwrap()), &Cred::ROOT)
             .unwrap()
@@ -596,5 +629,29 @@ mod tests {
         assert_eq!(&t.read_at(0, 3)[..], b"id ");
         assert_eq!(&t.read_at(1, 2)[..], b"d ");
         assert!(t.read_at(1 << 40, 10).is_empty());
+    }
+
+    #[test]
+    fn socket_files_are_sized_past_any_write_and_texts_by_their_length() {
+        // MAX_RW_COUNT with 4 KiB pages (INT_MAX & PAGE_MASK) is the most one write moves.
+        assert_eq!(SOCKET_FILE_SIZE, 0x7fff_f000);
+        assert!(SOCKET_FILE_SIZE <= i32::MAX as u64, "fits a 32-bit off_t");
+        let fs = NetFs::new(ksock::Stack::new());
+        let size = |path: &str| file_attr(&fs.resolve(path, &Cred::ROOT).unwrap()).size;
+        for f in ["/local/stream", "/local/seqpacket", "/local/dgram"] {
+            assert_eq!(size(f), SOCKET_FILE_SIZE, "{f}");
+        }
+        let ino = fs.resolve("/local/stream", &Cred::ROOT).unwrap().ino;
+        let h = ksock_netfs::exec::block_on(fs.open(ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let id = h.id().unwrap();
+        for f in ["ctl", "data", "accept", "listen", "data:n"] {
+            assert_eq!(size(&format!("/local/{id}/{f}")), SOCKET_FILE_SIZE, "{f}");
+        }
+        for f in ["local", "remote", "err"] {
+            assert_eq!(size(&format!("/local/{id}/{f}")), 0, "{f}");
+        }
+        assert!(size(&format!("/local/{id}/status")) > 0);
+        assert_eq!(size("/local/addrs"), 0);
+        assert_eq!(size("/local"), 0);
     }
 }

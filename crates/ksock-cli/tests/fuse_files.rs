@@ -1,0 +1,183 @@
+//! How the socket files of a real mount behave as files: writes that wait hold up no other
+//! write.
+//!
+//! Completion is checked against generous deadlines (a step that should take milliseconds
+//! gets ten seconds): they catch a write stuck behind another, never measure one.
+
+mod common;
+
+use common::{Net, wait_out, wait_until};
+use std::fs;
+use std::process::Child;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a step that should finish at once may take before the test calls it stuck.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Waits until process `pid` sits in write(2) (syscall 1 on x86_64, 64 on aarch64).
+#[track_caller]
+fn wait_in_write(pid: u32) {
+    wait_until("the process blocks in write", || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        assert!(
+            !matches!(state, None | Some("Z" | "X")),
+            "process {pid} ended instead of blocking in write"
+        );
+        fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("1" | "64")))
+    });
+}
+
+/// Waits up to [`DEADLINE`] for `child` to end; `None` (still running) after that.
+fn ends_within_deadline(child: &mut Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return Some(st);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Kills `child` with SIGKILL and waits for it with the patience of `common`.
+fn kill_and_reap(mut child: Child) {
+    let _ = child.kill();
+    let _ = wait_out(child, "a killed helper");
+}
+
+#[test]
+fn a_connect_parked_through_a_factory_handle_holds_up_no_other_write() {
+    let net = Net::mount();
+    // A listener whose backlog (1) is full, and another socket, kept by a holder process.
+    let mut holder = net.spawn_py(
+        r#"
+s, sid = sock("stream")
+ctl(s, "bind full && listen 1")
+c, cid = sock("stream")
+ctl(c, "connect full")
+o, oid = sock("stream")
+print(oid, flush=True)
+time.sleep(600)
+"#,
+    );
+    let other = common::read_line(&mut holder).trim().to_string();
+    assert!(!other.is_empty(), "the holder did not start");
+    // The README's usage: a factory handle as ctl; this connect waits for the backlog.
+    let parked = net.spawn_sh(r#"exec 3<>$N/stream; echo "connect full" >&3; echo connected"#);
+    wait_in_write(parked.id());
+    // Another process, another factory handle of the same type (the same inode), and
+    // another socket's ctl: both writes complete while the connect waits.
+    let mut writer = net.spawn_sh(&format!(
+        r#"set -e
+        exec 3<>$N/stream
+        echo "bind other && listen" >&3
+        echo "bind other2 && listen" > $N/{other}/ctl
+        cat $N/addrs
+        "#
+    ));
+    if ends_within_deadline(&mut writer).is_none() {
+        kill_and_reap(parked);
+        kill_and_reap(holder);
+        panic!("a write through another factory handle waited for the parked connect");
+    }
+    let out = wait_out(writer, "writer");
+    let mut names: Vec<String> = out.ok().lines().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(names, ["full", "other", "other2"]);
+    // A second connect parks beside the first, and SIGKILL ends it at once.
+    let mut victim = net.spawn_sh(r#"exec 3<>$N/stream; echo "connect full" >&3"#);
+    wait_in_write(victim.id());
+    victim.kill().expect("SIGKILL");
+    let st = ends_within_deadline(&mut victim);
+    if st.is_none() {
+        kill_and_reap(parked);
+        kill_and_reap(holder);
+        panic!("a killed writer stayed behind the parked connect");
+    }
+    assert!(st.is_some_and(|s| !s.success()));
+    // The first connect still waits; killing it frees it too.
+    let mut parked = parked;
+    assert!(parked.try_wait().expect("wait").is_none());
+    parked.kill().expect("SIGKILL");
+    assert!(
+        ends_within_deadline(&mut parked).is_some(),
+        "the parked connect survived SIGKILL"
+    );
+    kill_and_reap(holder);
+    net.finish();
+}
+
+#[test]
+fn a_server_write_blocked_on_one_client_stalls_no_other_client() {
+    let net = Net::mount();
+    let out = net.py(r#"
+import fcntl, subprocess
+s, sid = sock("stream")
+ctl(s, "bind srv && listen")
+c1, c1id = sock("stream")
+ctl(c1, "connect srv")
+c2, c2id = sock("stream")
+ctl(c2, "connect srv")
+# Both connections accepted through the listener's one `accept` file: one inode.
+a1 = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+a2 = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+d1 = os.open(f"{N}/{c1id}/data", os.O_RDWR)
+d2 = os.open(f"{N}/{c2id}/data", os.O_RDWR)
+BIG = 4 << 20
+def in_write(tid):
+    return open(f"/proc/{os.getpid()}/task/{tid}/syscall").read().split()[0] in ("1", "64")
+# Client 1 never reads: the server's write to it fills the buffer and waits.
+t1 = threading.Thread(target=lambda: os.write(a1, b"x" * BIG))
+t1.start()
+while not in_write(t1.native_id):
+    time.sleep(0.005)
+sent = []
+def to_client_2():
+    fl = fcntl.fcntl(a2, fcntl.F_GETFL)
+    fcntl.fcntl(a2, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+    sent.append(os.write(a2, b"nonblocking "))
+    fcntl.fcntl(a2, fcntl.F_SETFL, fl)
+    sent.append(os.write(a2, b"blocking"))
+t2 = threading.Thread(target=to_client_2)
+t2.start()
+t2.join(10)
+print("stalled" if t2.is_alive() else sent, flush=True)
+# Another process writing to client 1 waits too, and SIGKILL ends it.
+kid = subprocess.Popen([sys.executable, "-c", f"import os; os.write({a1}, b'y' * {BIG})"],
+                       pass_fds=(a1,))
+while open(f"/proc/{kid.pid}/syscall").read().split()[0] not in ("1", "64"):
+    time.sleep(0.005)
+kid.kill()
+try:
+    print(kid.wait(10), flush=True)
+except subprocess.TimeoutExpired:
+    print("unkillable", flush=True)
+# Client 1 reads at last: everything moves.
+got = 0
+while t1.is_alive() or got < BIG:
+    r, _, _ = select.select([d1], [], [], 0.1)
+    if r:
+        got += len(os.read(d1, 1 << 20))
+    if got >= BIG and not t1.is_alive():
+        break
+t1.join()
+t2.join()
+kid.wait()
+print(got >= BIG)
+want = b"nonblocking blocking"
+buf = b""
+while len(buf) < len(want):
+    buf += os.read(d2, 100)
+print(buf)
+"#);
+    assert_eq!(out.ok(), "[12, 8]\n-9\nTrue\nb'nonblocking blocking'\n");
+    net.finish();
+}
