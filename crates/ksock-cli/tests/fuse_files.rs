@@ -1,5 +1,5 @@
 //! How the socket files of a real mount behave as files: writes that wait hold up no other
-//! write.
+//! write, and page-cache reads take nothing.
 //!
 //! Completion is checked against generous deadlines (a step that should take milliseconds
 //! gets ten seconds): they catch a write stuck behind another, never measure one.
@@ -179,5 +179,47 @@ while len(buf) < len(want):
 print(buf)
 "#);
     assert_eq!(out.ok(), "[12, 8]\n-9\nTrue\nb'nonblocking blocking'\n");
+    net.finish();
+}
+
+#[test]
+fn a_private_mapping_of_data_takes_no_record() {
+    let net = Net::mount();
+    let out = net.py(r#"
+import subprocess, signal
+s, sid = sock()
+ctl(s, "bind mm && listen")
+c, cid = sock()
+ctl(c, "connect mm")
+a = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+os.write(a, b"one")
+os.write(a, b"two")
+r = subprocess.run([sys.executable, "-c", f"""
+import os, mmap
+fd = os.open('{N}/{cid}/data', os.O_RDONLY)
+try:
+    # (Python maps no more than st_size says.)
+    size = min(4096, os.fstat(fd).st_size)
+    m = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+except OSError as e:
+    print('refused', e.errno, flush=True)
+    raise SystemExit(0)
+print('mapped', flush=True)
+print('read through the mapping', m[0], flush=True)
+"""], capture_output=True, text=True)
+faulted = r.returncode == -signal.SIGBUS
+print(faulted or r.stdout.startswith("refused"), flush=True)
+# A shared mapping is refused outright.
+import mmap
+fd = os.open(f"{N}/{cid}/data", os.O_RDONLY)
+print(errno_of(mmap.mmap, fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ))
+# Both records are still there, whole and in order (a nonblocking handle: nothing waits).
+d = os.open(f"{N}/{cid}/data:nonblock", os.O_RDONLY)
+print([errno_of(lambda: print(os.read(d, 100))) for _ in range(3)])
+"#);
+    assert_eq!(
+        out.ok(),
+        "True\nENODEV\nb'one'\nb'two'\n['OK', 'OK', 'EAGAIN']\n"
+    );
     net.finish();
 }

@@ -360,7 +360,7 @@ impl Filesystem for KsockFs {
         offset: u64,
         size: u32,
         flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
         let Some(f) = self.files.get(fh.0) else {
@@ -368,6 +368,13 @@ impl Filesystem for KsockFs {
         };
         if f.handle.seekable() {
             return reply.data(&f.handle.read_at(offset, size as usize));
+        }
+        // A read(2) of a direct-I/O file names its lock owner (the caller's file table); a
+        // read for the page cache (a fault in a private mapping, readahead, splice) names
+        // none. Socket files have no pages to fill: such a read would take a record away
+        // from the readers, so it fails and takes nothing (the faulting process gets SIGBUS).
+        if lock_owner.is_none() {
+            return reply.error(fuser::Errno::EIO);
         }
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
         self.exec.spawn(
