@@ -1,5 +1,5 @@
 //! How the socket files of a real mount behave as files: writes that wait hold up no other
-//! write, and page-cache reads take nothing.
+//! write, page-cache reads take nothing, and open files keep their attributes.
 //!
 //! Completion is checked against generous deadlines (a step that should take milliseconds
 //! gets ten seconds): they catch a write stuck behind another, never measure one.
@@ -221,5 +221,52 @@ print([errno_of(lambda: print(os.read(d, 100))) for _ in range(3)])
         out.ok(),
         "True\nENODEV\nb'one'\nb'two'\n['OK', 'OK', 'EAGAIN']\n"
     );
+    net.finish();
+}
+
+#[test]
+fn an_open_file_of_an_ended_socket_keeps_its_attributes() {
+    let net = Net::mount();
+    let out = net.py(r#"
+c, cid = sock()
+d = os.open(f"{N}/{cid}/data", os.O_RDWR)
+before = os.fstat(d)
+ctl(c, "hangup")
+while os.path.exists(f"{N}/{cid}"):
+    time.sleep(0.01)
+after = os.fstat(d)
+print(oct(after.st_mode), after.st_uid, after.st_ino == before.st_ino)
+print(errno_of(os.read, d, 10), errno_of(os.write, d, b"x"))
+print(errno_of(os.stat, f"{N}/{cid}/data"))
+os.close(d)
+print(errno_of(os.stat, f"{N}/{cid}/data"))
+"#);
+    assert_eq!(out.ok(), "0o100600 0 True\nEBADF EBADF\nENOENT\nENOENT\n");
+    // `cat` of the open handle reports the socket's error, not a missing file.
+    let out = net.sh(r#"exec 3<>$N/seqpacket
+        id=$(cat <&3)
+        exec 4<$N/$id/data
+        echo hangup >&3
+        cat <&4
+        echo "cat: $?"
+        "#);
+    assert_eq!(out.stdout, "cat: 1\n", "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Bad file descriptor") && !out.stderr.contains("No such file"),
+        "{}",
+        out.stderr
+    );
+    // And a peer that hangs up is end of file for the server's open handle.
+    let out = net.py(r#"
+s, sid = sock()
+ctl(s, "bind eof && listen")
+c, cid = sock()
+ctl(c, "connect eof")
+a = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+ctl(c, "hangup")
+os.fstat(a)
+print(os.read(a, 10))
+"#);
+    assert_eq!(out.ok(), "b''\n");
     net.finish();
 }

@@ -100,6 +100,23 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// The attributes of a file opened on `ino` whose socket ended before they could be read:
+/// the opener's, as the namespace gives a socket's files to their owner.
+fn opener_attr(ino: u64, who: &Cred) -> Attr {
+    let node = Node::from_ino(ino).unwrap_or(Node::Root);
+    Attr {
+        node,
+        ino,
+        dir: false,
+        perm: 0o600,
+        uid: who.uid,
+        gid: who.gid,
+        size: 0,
+        nlink: 1,
+        time: SystemTime::now(),
+    }
+}
+
 /// Poll bits in, readiness interest out.
 fn interest(ev: PollEvents) -> Events {
     let bits = ev.bits();
@@ -163,12 +180,23 @@ impl Wake for PollWake {
 struct OpenFile {
     handle: Arc<Handle>,
     poll: Arc<PollWake>,
+    ino: u64,
+}
+
+/// What is known of an inode while files opened on it are open.
+struct Opened {
+    /// How many of them.
+    count: usize,
+    /// Its attributes when last seen: answered after its socket has ended, since an open
+    /// file's attributes stay valid until it is closed (`fstat` on it must not fail).
+    attr: Attr,
 }
 
 /// The open files, by FUSE file handle, in shards so that no single lock sits on every
-/// read and write.
+/// read and write; and the inodes they were opened on.
 pub(crate) struct Files {
     shards: Vec<RwLock<HashMap<u64, Arc<OpenFile>>>>,
+    inodes: Vec<Mutex<HashMap<u64, Opened>>>,
     next: AtomicU64,
 }
 
@@ -178,6 +206,7 @@ impl Files {
     fn new() -> Files {
         Files {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            inodes: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             next: AtomicU64::new(1),
         }
     }
@@ -186,13 +215,29 @@ impl Files {
         &self.shards[(fh % SHARDS) as usize]
     }
 
-    fn insert(&self, handle: Arc<Handle>) -> u64 {
+    fn inode_shard(&self, ino: u64) -> &Mutex<HashMap<u64, Opened>> {
+        // Inode numbers keep the socket id in their high bits.
+        &self.inodes[((ino ^ ino >> 16) % SHARDS) as usize]
+    }
+
+    /// Records a file opened on the inode of `attr`.
+    fn insert(&self, handle: Arc<Handle>, attr: Attr) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed);
+        let ino = attr.ino;
+        self.inode_shard(ino)
+            .lock()
+            .entry(ino)
+            .and_modify(|o| {
+                o.count += 1;
+                o.attr = attr;
+            })
+            .or_insert(Opened { count: 1, attr });
         let f = Arc::new(OpenFile {
             handle,
             poll: Arc::new(PollWake {
                 ph: Mutex::new(None),
             }),
+            ino,
         });
         self.shard(fh).write().insert(fh, f);
         fh
@@ -203,7 +248,28 @@ impl Files {
     }
 
     fn remove(&self, fh: u64) -> Option<Arc<OpenFile>> {
-        self.shard(fh).write().remove(&fh)
+        let f = self.shard(fh).write().remove(&fh)?;
+        let mut inodes = self.inode_shard(f.ino).lock();
+        if let Some(o) = inodes.get_mut(&f.ino) {
+            o.count -= 1;
+            if o.count == 0 {
+                inodes.remove(&f.ino);
+            }
+        }
+        drop(inodes);
+        Some(f)
+    }
+
+    /// Keeps the attributes of an inode with open files up to date.
+    fn seen(&self, attr: &Attr) {
+        if let Some(o) = self.inode_shard(attr.ino).lock().get_mut(&attr.ino) {
+            o.attr = *attr;
+        }
+    }
+
+    /// The last attributes of an inode that still has open files.
+    fn last_attr(&self, ino: u64) -> Option<Attr> {
+        self.inode_shard(ino).lock().get(&ino).map(|o| o.attr)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -215,6 +281,9 @@ impl Files {
         for s in &self.shards {
             let all: Vec<_> = s.write().drain().collect();
             drop(all);
+        }
+        for s in &self.inodes {
+            s.lock().clear();
         }
     }
 }
@@ -272,9 +341,17 @@ impl Filesystem for KsockFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        // `fstat` on an open file comes without its file handle (the kernel passes none), so
+        // an inode whose socket has ended answers from its open files, while it has any.
         match self.fs.getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(errno(e)),
+            Ok(a) => {
+                self.files.seen(&a);
+                reply.attr(&TTL, &file_attr(&a))
+            }
+            Err(e) => match self.files.last_attr(ino.0) {
+                Some(a) if e == Errno::ENOENT => reply.attr(&TTL, &file_attr(&a)),
+                _ => reply.error(errno(e)),
+            },
         }
     }
 
@@ -339,13 +416,20 @@ impl Filesystem for KsockFs {
             nonblock: flags.0 & libc::O_NONBLOCK != 0,
         };
         let files = self.files.clone();
+        let fs = self.fs.clone();
+        let who = cred(req);
         self.exec.spawn(
             req.pid(),
-            self.fs.open(ino.0, mode, cred(req)),
+            self.fs.open(ino.0, mode, who),
             move |r| match r {
                 Ok(h) => {
                     let flags = fopen(&h);
-                    reply.opened(FileHandle(files.insert(h)), flags)
+                    // The inode's attributes as the file is opened (an `accept` file whose
+                    // listener has already gone keeps the node's own).
+                    let attr = fs
+                        .getattr(ino.0)
+                        .unwrap_or_else(|_| opener_attr(ino.0, &who));
+                    reply.opened(FileHandle(files.insert(h, attr)), flags)
                 }
                 Err(e) => reply.error(errno(e)),
             },
@@ -660,5 +744,26 @@ mod tests {
         assert!(size(&format!("/local/{id}/status")) > 0);
         assert_eq!(size("/local/addrs"), 0);
         assert_eq!(size("/local"), 0);
+    }
+
+    #[test]
+    fn an_inode_keeps_its_attributes_while_files_are_open_on_it() {
+        use ksock_netfs::exec::block_on;
+        let fs = NetFs::new(ksock::Stack::new());
+        let files = Files::new();
+        let ino = fs.resolve("/local/seqpacket", &Cred::ROOT).unwrap().ino;
+        let ctl = block_on(fs.open(ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let data = fs
+            .resolve(&format!("/local/{}/data", ctl.id().unwrap()), &Cred::ROOT)
+            .unwrap();
+        let h = block_on(fs.open(data.ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let a = files.insert(h.clone(), data);
+        let b = files.insert(h, data);
+        assert_eq!(files.last_attr(data.ino), Some(data));
+        files.remove(a);
+        assert_eq!(files.last_attr(data.ino), Some(data));
+        files.remove(b);
+        assert_eq!(files.last_attr(data.ino), None);
+        assert!(files.remove(b).is_none());
     }
 }
