@@ -1,14 +1,18 @@
 //! How the socket files of a real mount behave as files: writes that wait hold up no other
-//! write, page-cache reads take nothing, and open files keep their attributes.
+//! write, page-cache reads take nothing, open files keep their attributes, and `ksock mount`
+//! refuses mount points that would surprise.
 //!
 //! Completion is checked against generous deadlines (a step that should take milliseconds
 //! gets ten seconds): they catch a write stuck behind another, never measure one.
 
 mod common;
 
-use common::{Net, wait_out, wait_until};
+use common::{Net, Out, ksock, wait_out, wait_until};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::fs;
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -269,4 +273,116 @@ print(os.read(a, 10))
 "#);
     assert_eq!(out.ok(), "b''\n");
     net.finish();
+}
+
+/// Fails loudly where mounting cannot be tested.
+#[track_caller]
+fn need_fuse() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the FUSE tests must run as root (they mount a file system)"
+    );
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: the FUSE tests cannot run (load the fuse module)"
+    );
+}
+
+fn start_mount(dir: &Path, args: &[&str]) -> Child {
+    ksock()
+        .arg("mount")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ksock mount")
+}
+
+/// Runs `ksock mount dir args...`, which must fail at once; a mount that starts serving
+/// instead is stopped (SIGTERM unmounts it) and the test fails.
+#[track_caller]
+fn mount_must_fail(dir: &Path, args: &[&str]) -> Out {
+    let mut child = start_mount(dir, args);
+    if ends_within_deadline(&mut child).is_none() {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let out = wait_out(child, "ksock mount after SIGTERM");
+        panic!(
+            "ksock mount {} {args:?} mounted instead of refusing:\n{}",
+            dir.display(),
+            out.stderr
+        );
+    }
+    let out = wait_out(child, "ksock mount");
+    assert!(
+        !out.status.success(),
+        "ksock mount succeeded: {}",
+        out.stderr
+    );
+    out
+}
+
+#[test]
+fn mounting_over_a_live_tree_is_refused() {
+    let net = Net::mount();
+    let out = mount_must_fail(&net.root, &[]);
+    assert!(
+        out.stderr.contains("a ksock tree is already mounted"),
+        "{}",
+        out.stderr
+    );
+    // The tree mounted first still serves, and nothing is stacked on it.
+    assert_eq!(net.sh("cat $N/seqpacket").ok(), "1");
+    net.finish();
+}
+
+#[test]
+fn mounting_on_a_non_empty_directory_needs_nonempty() {
+    need_fuse();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("full");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::write(dir.join("keep"), "kept\n").expect("write");
+    let out = mount_must_fail(&dir, &[]);
+    assert!(
+        out.stderr.contains("Directory not empty") && out.stderr.contains("--nonempty"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("keep")).expect("kept"),
+        "kept\n"
+    );
+    // Asked for, it mounts over the files, which come back when it ends.
+    let server = start_mount(&dir, &["--nonempty"]);
+    wait_until("the tree appears over the files", || {
+        dir.join("local").is_dir()
+    });
+    assert!(
+        !dir.join("keep").exists(),
+        "the mount does not cover the directory"
+    );
+    kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+    let out = wait_out(server, "ksock mount --nonempty");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dir.join("keep")).expect("kept"),
+        "kept\n"
+    );
+}
+
+#[test]
+fn mounting_on_a_file_says_not_a_directory() {
+    need_fuse();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("file");
+    fs::write(&file, "data\n").expect("write");
+    let out = mount_must_fail(&file, &[]);
+    assert!(out.stderr.contains("Not a directory"), "{}", out.stderr);
+    assert!(!out.stderr.contains("File exists"), "{}", out.stderr);
+    assert_eq!(fs::read_to_string(&file).expect("file"), "data\n");
+    // Below a file: the same.
+    let out = mount_must_fail(&file.join("sub"), &[]);
+    assert!(out.stderr.contains("Not a directory"), "{}", out.stderr);
 }

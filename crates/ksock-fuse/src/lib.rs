@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod fs;
+mod mountpoint;
 mod park;
 pub mod procs;
 
@@ -57,6 +58,8 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// FUSE worker threads.
     pub threads: usize,
+    /// Mount even on a directory that is not empty (its files are hidden while mounted).
+    pub nonempty: bool,
 }
 
 impl Default for MountOptions {
@@ -64,6 +67,7 @@ impl Default for MountOptions {
         MountOptions {
             allow_other: false,
             threads: 4,
+            nonempty: false,
         }
     }
 }
@@ -200,10 +204,13 @@ pub fn clear_stale_mount(dir: &Path) {
     }
 }
 
-/// Mounts `netfs` at `dir` (which must exist) and serves it from background threads until
-/// it is unmounted.
+/// Mounts `netfs` at `dir` and serves it from background threads until it is unmounted.
+///
+/// `dir` must be an existing directory, empty unless [`MountOptions::nonempty`], where no
+/// live ksock tree is mounted (a dead one, whose server was killed, is replaced).
 pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount> {
     clear_stale_mount(dir);
+    mountpoint::check(dir, opts.nonempty)?;
     let exec = Exec::start()?;
     let files = KsockFs::files();
     let mut config = Config::default();
