@@ -15,8 +15,10 @@
 //!   (Python's `KeyboardInterrupt`, say) runs.
 //!
 //! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
-//! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM`: no page cache, no file position, so
-//! a reader and a writer on one open file never serialize on the position lock. The text
+//! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES` and
+//! sized past any one write: no page cache, no file position, so a reader and a writer on
+//! one open file never serialize on the position lock, and no write to an inode waits for
+//! another (see `fs.rs`). Reads for the page cache (no lock owner) fail with `EIO`. The text
 //! files (`status`, `local`, `remote`, `err`, `addrs`) are snapshots taken at open, opened
 //! with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`, `tail`)
 //! work on them. Attributes and entries are never cached (TTL 0).
