@@ -43,6 +43,9 @@ struct MountArgs {
     /// FUSE worker threads.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// Mount even on a directory that is not empty (its files are hidden while mounted).
+    #[arg(long)]
+    nonempty: bool,
 }
 
 #[derive(Args)]
@@ -60,8 +63,20 @@ struct SsArgs {
 
 fn mount(args: MountArgs) -> Result<(), String> {
     ksock_fuse::clear_stale_mount(&args.dir);
-    std::fs::create_dir_all(&args.dir)
-        .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
+    // A missing directory is created; anything else that is not a directory is refused
+    // (the mount itself refuses a live ksock tree and, without --nonempty, hidden files).
+    match std::fs::metadata(&args.dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(format!(
+                "cannot mount at {}: Not a directory",
+                args.dir.display()
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(&args.dir)
+            .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?,
+        Err(e) => return Err(format!("cannot mount at {}: {e}", args.dir.display())),
+    }
     // Block the stop signals before any thread starts, so that only the waiter below sees
     // them (threads inherit the mask).
     let mut signals = SigSet::empty();
@@ -76,6 +91,7 @@ fn mount(args: MountArgs) -> Result<(), String> {
     let opts = MountOptions {
         allow_other: args.allow_other,
         threads: args.threads as usize,
+        nonempty: args.nonempty,
     };
     let m = ksock_fuse::mount(netfs, &args.dir, &opts).map_err(|e| e.to_string())?;
     let families: Vec<&str> = m

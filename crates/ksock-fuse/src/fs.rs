@@ -9,7 +9,7 @@ use fuser::{
     ReplyPoll, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use ksock::{Errno, Events};
-use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode};
+use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode, SockFile};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -25,14 +25,42 @@ const TTL: Duration = Duration::ZERO;
 /// The largest write the kernel sends in one request (records up to this size stay whole).
 pub(crate) const MAX_WRITE: u32 = 1 << 20;
 
+/// The size every socket file (factory, `ctl`, `data`, `accept`, `listen`) reports.
+///
+/// The kernel takes the inode's lock exclusively for a direct write it thinks extends the
+/// file (`fuse_io_past_eof`: position + count > size), and a stream file's writes are all at
+/// position 0. One `write(2)` moves at most `MAX_RW_COUNT` bytes (`INT_MAX & PAGE_MASK`:
+/// `2^31 - 4096` with 4 KiB pages, less with larger ones), so a size of exactly that is one
+/// no write can pass; it also still fits a 32-bit `off_t`, so `stat` works for programs
+/// built without large-file support.
+pub(crate) const SOCKET_FILE_SIZE: u64 = (i32::MAX as u64) & !4095;
+
 /// How a file is opened: socket files are streams (no file position, so reads and writes
-/// on one open file never serialize on the position lock); text snapshots (`status`,
-/// `local`, ...) are seekable, so that tools that trust `st_size` or seek work on them.
+/// on one open file never serialize on the position lock) whose direct writes may run in
+/// parallel (so one write waiting for its socket holds up no other write to the same inode:
+/// a factory, an `accept` file shared by every connection it accepted); text snapshots
+/// (`status`, `local`, ...) are seekable, so that tools that trust `st_size` or seek work on
+/// them.
 fn fopen(h: &Handle) -> FopenFlags {
     if h.seekable() {
         FopenFlags::FOPEN_DIRECT_IO
     } else {
-        FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_STREAM
+        FopenFlags::FOPEN_DIRECT_IO
+            | FopenFlags::FOPEN_NONSEEKABLE
+            | FopenFlags::FOPEN_STREAM
+            | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+    }
+}
+
+/// Whether a node is a socket file: opened as a stream, sized [`SOCKET_FILE_SIZE`].
+fn is_socket_file(node: Node) -> bool {
+    match node {
+        Node::Factory { .. } => true,
+        Node::File { file, .. } => matches!(
+            file,
+            SockFile::Ctl | SockFile::Data | SockFile::Accept | SockFile::Listen
+        ),
+        _ => false,
     }
 }
 
@@ -47,7 +75,11 @@ fn cred(req: &Request) -> Cred {
 fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
-        size: a.size,
+        size: if is_socket_file(a.node) {
+            SOCKET_FILE_SIZE
+        } else {
+            a.size
+        },
         blocks: 0,
         atime: a.time,
         mtime: a.time,
@@ -65,6 +97,23 @@ fn file_attr(a: &Attr) -> FileAttr {
         rdev: 0,
         blksize: 4096,
         flags: 0,
+    }
+}
+
+/// The attributes of a file opened on `ino` whose socket ended before they could be read:
+/// the opener's, as the namespace gives a socket's files to their owner.
+fn opener_attr(ino: u64, who: &Cred) -> Attr {
+    let node = Node::from_ino(ino).unwrap_or(Node::Root);
+    Attr {
+        node,
+        ino,
+        dir: false,
+        perm: 0o600,
+        uid: who.uid,
+        gid: who.gid,
+        size: 0,
+        nlink: 1,
+        time: SystemTime::now(),
     }
 }
 
@@ -131,12 +180,23 @@ impl Wake for PollWake {
 struct OpenFile {
     handle: Arc<Handle>,
     poll: Arc<PollWake>,
+    ino: u64,
+}
+
+/// What is known of an inode while files opened on it are open.
+struct Opened {
+    /// How many of them.
+    count: usize,
+    /// Its attributes when last seen: answered after its socket has ended, since an open
+    /// file's attributes stay valid until it is closed (`fstat` on it must not fail).
+    attr: Attr,
 }
 
 /// The open files, by FUSE file handle, in shards so that no single lock sits on every
-/// read and write.
+/// read and write; and the inodes they were opened on.
 pub(crate) struct Files {
     shards: Vec<RwLock<HashMap<u64, Arc<OpenFile>>>>,
+    inodes: Vec<Mutex<HashMap<u64, Opened>>>,
     next: AtomicU64,
 }
 
@@ -146,6 +206,7 @@ impl Files {
     fn new() -> Files {
         Files {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            inodes: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             next: AtomicU64::new(1),
         }
     }
@@ -154,13 +215,29 @@ impl Files {
         &self.shards[(fh % SHARDS) as usize]
     }
 
-    fn insert(&self, handle: Arc<Handle>) -> u64 {
+    fn inode_shard(&self, ino: u64) -> &Mutex<HashMap<u64, Opened>> {
+        // Inode numbers keep the socket id in their high bits.
+        &self.inodes[((ino ^ ino >> 16) % SHARDS) as usize]
+    }
+
+    /// Records a file opened on the inode of `attr`.
+    fn insert(&self, handle: Arc<Handle>, attr: Attr) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed);
+        let ino = attr.ino;
+        self.inode_shard(ino)
+            .lock()
+            .entry(ino)
+            .and_modify(|o| {
+                o.count += 1;
+                o.attr = attr;
+            })
+            .or_insert(Opened { count: 1, attr });
         let f = Arc::new(OpenFile {
             handle,
             poll: Arc::new(PollWake {
                 ph: Mutex::new(None),
             }),
+            ino,
         });
         self.shard(fh).write().insert(fh, f);
         fh
@@ -171,7 +248,28 @@ impl Files {
     }
 
     fn remove(&self, fh: u64) -> Option<Arc<OpenFile>> {
-        self.shard(fh).write().remove(&fh)
+        let f = self.shard(fh).write().remove(&fh)?;
+        let mut inodes = self.inode_shard(f.ino).lock();
+        if let Some(o) = inodes.get_mut(&f.ino) {
+            o.count -= 1;
+            if o.count == 0 {
+                inodes.remove(&f.ino);
+            }
+        }
+        drop(inodes);
+        Some(f)
+    }
+
+    /// Keeps the attributes of an inode with open files up to date.
+    fn seen(&self, attr: &Attr) {
+        if let Some(o) = self.inode_shard(attr.ino).lock().get_mut(&attr.ino) {
+            o.attr = *attr;
+        }
+    }
+
+    /// The last attributes of an inode that still has open files.
+    fn last_attr(&self, ino: u64) -> Option<Attr> {
+        self.inode_shard(ino).lock().get(&ino).map(|o| o.attr)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -183,6 +281,9 @@ impl Files {
         for s in &self.shards {
             let all: Vec<_> = s.write().drain().collect();
             drop(all);
+        }
+        for s in &self.inodes {
+            s.lock().clear();
         }
     }
 }
@@ -240,9 +341,17 @@ impl Filesystem for KsockFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        // `fstat` on an open file comes without its file handle (the kernel passes none), so
+        // an inode whose socket has ended answers from its open files, while it has any.
         match self.fs.getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(errno(e)),
+            Ok(a) => {
+                self.files.seen(&a);
+                reply.attr(&TTL, &file_attr(&a))
+            }
+            Err(e) => match self.files.last_attr(ino.0) {
+                Some(a) if e == Errno::ENOENT => reply.attr(&TTL, &file_attr(&a)),
+                _ => reply.error(errno(e)),
+            },
         }
     }
 
@@ -322,13 +431,20 @@ impl Filesystem for KsockFs {
             nonblock: flags.0 & libc::O_NONBLOCK != 0,
         };
         let files = self.files.clone();
+        let fs = self.fs.clone();
+        let who = cred(req);
         self.exec.spawn(
             req.pid(),
-            self.fs.open(ino.0, mode, cred(req)),
+            self.fs.open(ino.0, mode, who),
             move |r| match r {
                 Ok(h) => {
                     let flags = fopen(&h);
-                    reply.opened(FileHandle(files.insert(h)), flags)
+                    // The inode's attributes as the file is opened (an `accept` file whose
+                    // listener has already gone keeps the node's own).
+                    let attr = fs
+                        .getattr(ino.0)
+                        .unwrap_or_else(|_| opener_attr(ino.0, &who));
+                    reply.opened(FileHandle(files.insert(h, attr)), flags)
                 }
                 Err(e) => reply.error(errno(e)),
             },
@@ -343,7 +459,7 @@ impl Filesystem for KsockFs {
         offset: u64,
         size: u32,
         flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
         let Some(f) = self.files.get(fh.0) else {
@@ -351,6 +467,13 @@ impl Filesystem for KsockFs {
         };
         if f.handle.seekable() {
             return reply.data(&f.handle.read_at(offset, size as usize));
+        }
+        // A read(2) of a direct-I/O file names its lock owner (the caller's file table); a
+        // read for the page cache (a fault in a private mapping, readahead, splice) names
+        // none. Socket files have no pages to fill: such a read would take a record away
+        // from the readers, so it fails and takes nothing (the faulting process gets SIGBUS).
+        if lock_owner.is_none() {
+            return reply.error(fuser::Errno::EIO);
         }
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
         self.exec.spawn(
@@ -604,6 +727,7 @@ mod tests {
         assert!(f.contains(FopenFlags::FOPEN_DIRECT_IO));
         assert!(f.contains(FopenFlags::FOPEN_NONSEEKABLE));
         assert!(f.contains(FopenFlags::FOPEN_STREAM));
+        assert!(f.contains(FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES));
         let st = fs
             .resolve(&format!("/local/{}/status", h.id().unwrap()), &Cred::ROOT)
             .unwrap()
@@ -613,5 +737,50 @@ mod tests {
         assert_eq!(&t.read_at(0, 3)[..], b"id ");
         assert_eq!(&t.read_at(1, 2)[..], b"d ");
         assert!(t.read_at(1 << 40, 10).is_empty());
+    }
+
+    #[test]
+    fn socket_files_are_sized_past_any_write_and_texts_by_their_length() {
+        // MAX_RW_COUNT with 4 KiB pages (INT_MAX & PAGE_MASK) is the most one write moves.
+        assert_eq!(SOCKET_FILE_SIZE, 0x7fff_f000);
+        assert!(SOCKET_FILE_SIZE <= i32::MAX as u64, "fits a 32-bit off_t");
+        let fs = NetFs::new(ksock::Stack::new());
+        let size = |path: &str| file_attr(&fs.resolve(path, &Cred::ROOT).unwrap()).size;
+        for f in ["/local/stream", "/local/seqpacket", "/local/dgram"] {
+            assert_eq!(size(f), SOCKET_FILE_SIZE, "{f}");
+        }
+        let ino = fs.resolve("/local/stream", &Cred::ROOT).unwrap().ino;
+        let h = ksock_netfs::exec::block_on(fs.open(ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let id = h.id().unwrap();
+        for f in ["ctl", "data", "accept", "listen", "data:n"] {
+            assert_eq!(size(&format!("/local/{id}/{f}")), SOCKET_FILE_SIZE, "{f}");
+        }
+        for f in ["local", "remote", "err"] {
+            assert_eq!(size(&format!("/local/{id}/{f}")), 0, "{f}");
+        }
+        assert!(size(&format!("/local/{id}/status")) > 0);
+        assert_eq!(size("/local/addrs"), 0);
+        assert_eq!(size("/local"), 0);
+    }
+
+    #[test]
+    fn an_inode_keeps_its_attributes_while_files_are_open_on_it() {
+        use ksock_netfs::exec::block_on;
+        let fs = NetFs::new(ksock::Stack::new());
+        let files = Files::new();
+        let ino = fs.resolve("/local/seqpacket", &Cred::ROOT).unwrap().ino;
+        let ctl = block_on(fs.open(ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let data = fs
+            .resolve(&format!("/local/{}/data", ctl.id().unwrap()), &Cred::ROOT)
+            .unwrap();
+        let h = block_on(fs.open(data.ino, OpenMode::RDWR, Cred::ROOT)).unwrap();
+        let a = files.insert(h.clone(), data);
+        let b = files.insert(h, data);
+        assert_eq!(files.last_attr(data.ino), Some(data));
+        files.remove(a);
+        assert_eq!(files.last_attr(data.ino), Some(data));
+        files.remove(b);
+        assert_eq!(files.last_attr(data.ino), None);
+        assert!(files.remove(b).is_none());
     }
 }

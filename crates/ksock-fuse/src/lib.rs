@@ -15,8 +15,10 @@
 //!   (Python's `KeyboardInterrupt`, say) runs.
 //!
 //! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
-//! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM`: no page cache, no file position, so
-//! a reader and a writer on one open file never serialize on the position lock. The text
+//! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES` and
+//! sized past any one write: no page cache, no file position, so a reader and a writer on
+//! one open file never serialize on the position lock, and no write to an inode waits for
+//! another (see `fs.rs`). Reads for the page cache (no lock owner) fail with `EIO`. The text
 //! files (`status`, `local`, `remote`, `err`, `addrs`) are snapshots taken at open, opened
 //! with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`, `tail`)
 //! work on them. Attributes and entries are never cached (TTL 0).
@@ -28,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod fs;
+mod mountpoint;
 mod park;
 pub mod procs;
 
@@ -57,6 +60,8 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// FUSE worker threads.
     pub threads: usize,
+    /// Mount even on a directory that is not empty (its files are hidden while mounted).
+    pub nonempty: bool,
 }
 
 impl Default for MountOptions {
@@ -64,6 +69,7 @@ impl Default for MountOptions {
         MountOptions {
             allow_other: false,
             threads: 4,
+            nonempty: false,
         }
     }
 }
@@ -200,10 +206,13 @@ pub fn clear_stale_mount(dir: &Path) {
     }
 }
 
-/// Mounts `netfs` at `dir` (which must exist) and serves it from background threads until
-/// it is unmounted.
+/// Mounts `netfs` at `dir` and serves it from background threads until it is unmounted.
+///
+/// `dir` must be an existing directory, empty unless [`MountOptions::nonempty`], where no
+/// live ksock tree is mounted (a dead one, whose server was killed, is replaced).
 pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount> {
     clear_stale_mount(dir);
+    mountpoint::check(dir, opts.nonempty)?;
     let exec = Exec::start()?;
     let files = KsockFs::files();
     let mut config = Config::default();
