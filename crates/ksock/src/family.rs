@@ -7,6 +7,7 @@
 //! operations never block: they finish, fail, or return `EAGAIN` after saying what to wait for
 //! ([`OpCtx::wait_on`]); the core turns that into polling, blocking and async calls.
 
+use crate::account::Account;
 use crate::addr::SockAddr;
 use crate::buf::{RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
@@ -152,6 +153,7 @@ pub struct OpCtx<'a> {
     me: &'a SockRef,
     state: State,
     opts: Options,
+    account: Option<Arc<Account>>,
     wait: Option<(SockRef, Events)>,
     deferred: &'a mut Deferred,
 }
@@ -161,12 +163,14 @@ impl<'a> OpCtx<'a> {
         me: &'a SockRef,
         state: State,
         opts: Options,
+        account: Option<Arc<Account>>,
         deferred: &'a mut Deferred,
     ) -> Self {
         OpCtx {
             me,
             state,
             opts,
+            account,
             wait: None,
             deferred,
         }
@@ -185,6 +189,11 @@ impl<'a> OpCtx<'a> {
     /// Its options.
     pub fn opts(&self) -> &Options {
         &self.opts
+    }
+
+    /// The account the socket charges its queued bytes to, if it has one.
+    pub fn account(&self) -> Option<&Arc<Account>> {
+        self.account.as_ref()
     }
 
     /// Says that the `EAGAIN` being returned ends when `sock` notifies any of `events`.

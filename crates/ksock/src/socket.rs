@@ -9,6 +9,7 @@
 //! and on top of it a blocking form with `SO_RCVTIMEO`/`SO_SNDTIMEO` (feature `std`) and an
 //! async form (`*_async`, runtime-agnostic).
 
+use crate::account::Account;
 use crate::addr::SockAddr;
 use crate::buf::{Chain, ChainSink, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
@@ -74,6 +75,8 @@ struct Extra {
     so_error: Option<Errno>,
     /// The owner recorded by a face.
     owner: Option<u32>,
+    /// The account the socket counts against, and charges its queued bytes to.
+    account: Option<Arc<Account>>,
     /// Wakers waiting for events, and the upcall.
     waiters: Waiters,
 }
@@ -109,6 +112,10 @@ impl<P: ?Sized> Locked<P> {
 
     fn owner(&self) -> Option<u32> {
         self.ext.as_ref().and_then(|e| e.owner)
+    }
+
+    fn account(&self) -> Option<Arc<Account>> {
+        self.ext.as_ref().and_then(|e| e.account.clone())
     }
 
     fn connect_to(&self) -> Option<&SockAddr> {
@@ -255,7 +262,7 @@ impl SocketCore {
                 return (Err(Errno::EBADF), None);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), &mut deferred);
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), l.account(), &mut deferred);
             let r = op(l, &mut cx);
             (r, cx.take_wait())
         };
@@ -395,8 +402,11 @@ impl SocketCore {
                 let _ = g.st.go(State::Closed);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), &mut deferred);
+            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), l.account(), &mut deferred);
             l.proto.close(&mut cx);
+            if let Some(a) = l.ext.as_mut().and_then(|e| e.account.take()) {
+                a.close_socket();
+            }
         }
         self.stack.unregister(self.id);
         deferred.run();
@@ -664,6 +674,27 @@ impl Socket {
         })
     }
 
+    /// Attaches the socket to `account`: it counts as one of the account's sockets until it
+    /// closes, its queued bytes are charged to it, and sockets accepted from it join it.
+    /// At the account's socket limit: `EMFILE`; a socket that has an account already:
+    /// `EINVAL`.
+    pub fn set_account(&self, account: Arc<Account>) -> Result<()> {
+        self.with_locked(|l| {
+            let ext = l.ext.get_or_insert_default();
+            if ext.account.is_some() {
+                return Err(Errno::EINVAL);
+            }
+            account.open_socket()?;
+            ext.account = Some(account);
+            Ok(())
+        })
+    }
+
+    /// The account the socket is attached to.
+    pub fn account(&self) -> Option<Arc<Account>> {
+        self.core.lock.lock().account()
+    }
+
     /// Sets (or clears) the upcall: called with no lock held on every readiness change, and
     /// once with `HUP | NVAL` when the socket closes. Capture a [`WeakSocket`], not a
     /// [`Socket`], if it needs the socket: a handle inside the upcall would keep it open.
@@ -823,8 +854,21 @@ impl Socket {
 
     // ----- accept -----
 
-    fn finish_accept(&self, a: Accepted) -> Result<(Socket, SockAddr)> {
-        a.sock.become_connected()?;
+    fn finish_accept(
+        &self,
+        a: Accepted,
+        account: Option<Arc<Account>>,
+    ) -> Result<(Socket, SockAddr)> {
+        if let Err(e) = a.sock.become_connected() {
+            if let Some(acct) = account {
+                acct.close_socket();
+            }
+            return Err(e);
+        }
+        if let Some(acct) = account {
+            // Counted already, by the accept.
+            a.sock.lock.lock().ext.get_or_insert_default().account = Some(acct);
+        }
         if a.peer_gone {
             a.sock.peer_went_away();
         }
@@ -847,10 +891,24 @@ impl Socket {
             if l.st.current() != State::Listening {
                 return Err(Errno::EINVAL);
             }
-            l.proto.accept(cx)
+            // The new socket joins the listener's account: count it first, so that at the
+            // limit nothing is dequeued (as accept4 reserves its descriptor first).
+            let account = cx.account().cloned();
+            if let Some(acct) = &account {
+                acct.open_socket()?;
+            }
+            match l.proto.accept(cx) {
+                Ok(a) => Ok((a, account)),
+                Err(e) => {
+                    if let Some(acct) = &account {
+                        acct.close_socket();
+                    }
+                    Err(e)
+                }
+            }
         });
         match r {
-            Poll::Ready(Ok(a)) => Poll::Ready(self.finish_accept(a)),
+            Poll::Ready(Ok((a, account))) => Poll::Ready(self.finish_accept(a, account)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
