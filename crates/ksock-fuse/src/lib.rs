@@ -69,16 +69,21 @@ impl Default for MountOptions {
 }
 
 /// A namespace over `stack` whose sockets live as long as their creating process
-/// (found through `/proc`), owned (the static part) by the calling user.
+/// (found through `/proc`), owned (the static part) by the calling user, with the default
+/// limits per user.
 pub fn host_netfs(stack: Stack) -> NetFs {
-    NetFs::with_config(
-        stack,
-        NetConfig {
-            resolver: Some(Box::new(procs::resolve)),
-            root_uid: nix::unistd::getuid().as_raw(),
-            root_gid: nix::unistd::getgid().as_raw(),
-        },
-    )
+    NetFs::with_config(stack, host_config())
+}
+
+/// The configuration [`host_netfs`] uses, to adjust (the limits per user, say) before
+/// [`NetFs::with_config`].
+pub fn host_config() -> NetConfig {
+    NetConfig {
+        resolver: Some(Box::new(procs::resolve)),
+        root_uid: nix::unistd::getuid().as_raw(),
+        root_gid: nix::unistd::getgid().as_raw(),
+        ..NetConfig::default()
+    }
 }
 
 /// How an unmount went.
