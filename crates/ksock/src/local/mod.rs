@@ -1160,7 +1160,11 @@ mod account_tests {
         let (a, b) = st.socketpair(Domain::LOCAL, SockType::STREAM, 0).unwrap();
         a.set_account(acct.clone()).unwrap();
         assert_eq!(acct.sockets(), 1);
-        assert_eq!(a.send(&[1u8; 6000]), Ok(6000), "large: copied outside the lock");
+        assert_eq!(
+            a.send(&[1u8; 6000]),
+            Ok(6000),
+            "large: copied outside the lock"
+        );
         assert_eq!(a.send(&[2u8; 6000]), Ok(4000), "the part that fits");
         assert_eq!(acct.bytes(), 10_000);
         assert_eq!(
@@ -1226,12 +1230,20 @@ mod account_tests {
         assert_eq!(conn.send(b"hello"), Ok(5));
         assert_eq!(server.bytes(), 5);
         drop(conn);
-        assert_eq!(client.bytes(), 18_000, "the accepted one's unread bytes dropped");
+        assert_eq!(
+            client.bytes(),
+            18_000,
+            "the accepted one's unread bytes dropped"
+        );
         drop(l);
         assert_eq!(client.bytes(), 0, "the rest reset with the listener");
         assert_eq!(server.sockets(), 0);
         let mut buf = [0u8; 8];
-        assert_eq!(cs[0].recv(&mut buf), Ok(5), "what the server sent is still there");
+        assert_eq!(
+            cs[0].recv(&mut buf),
+            Ok(5),
+            "what the server sent is still there"
+        );
         assert_eq!(server.bytes(), 0);
         drop(cs);
         assert_eq!((client.sockets(), client.bytes()), (0, 0));
