@@ -175,7 +175,16 @@ time.sleep(600)
         "#);
     assert_eq!(
         out.ok().split_whitespace().collect::<Vec<_>>(),
-        ["4000", "0", "addrs", "dgram", "seqpacket", "stream", "same", "4001"]
+        [
+            "4000",
+            "0",
+            "addrs",
+            "dgram",
+            "seqpacket",
+            "stream",
+            "same",
+            "4001"
+        ]
     );
     holder.kill().unwrap();
     holder.wait().unwrap();

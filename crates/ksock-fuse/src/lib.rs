@@ -17,9 +17,10 @@
 //! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
 //! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM`: no page cache, no file position, so
 //! a reader and a writer on one open file never serialize on the position lock. The text
-//! files (`status`, `local`, `remote`, `err`, `addrs`) are snapshots taken at open, opened
-//! with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`, `tail`)
-//! work on them. Attributes and entries are never cached (TTL 0).
+//! files (`status`, `local`, `remote`, `err`, `addrs`, `table`) are snapshots taken at open,
+//! opened with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`,
+//! `tail`) work on them (`table` reports size 0, as a `/proc` table does). Attributes and
+//! entries are never cached (TTL 0).
 //!
 //! Mounting needs `/dev/fuse` and the right to call `mount(2)` (root): fuser's own mount
 //! code is used, no libfuse and no `fusermount`.
