@@ -46,13 +46,22 @@ struct MountArgs {
     /// Mount even on a directory that is not empty (its files are hidden while mounted).
     #[arg(long)]
     nonempty: bool,
+    /// Sockets each user may hold (created or accepted); past it opens fail with EMFILE.
+    #[arg(long, value_name = "N", default_value_t = ksock_netfs::DEFAULT_MAX_SOCKETS_PER_USER,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_sockets_per_user: usize,
+    /// Bytes each user's sockets may have queued and unread, with an optional K, M, G or T
+    /// suffix (binary: 64M is 64 MiB); past it writes fail with ENOBUFS [default: 1G].
+    #[arg(long, value_name = "BYTES", value_parser = ksock_cli::parse_size)]
+    max_buffered_per_user: Option<usize>,
 }
 
 #[derive(Args)]
 struct SsArgs {
-    /// The mounted tree to read.
-    #[arg(long = "mount", default_value = "/net")]
-    dir: PathBuf,
+    /// The mounted tree to read [default: /net if a ksock tree is mounted there, else the
+    /// one ksock tree in the mount table].
+    #[arg(long = "mount", value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// Only listening sockets.
     #[arg(short, long)]
     listening: bool,
@@ -87,7 +96,12 @@ fn mount(args: MountArgs) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
     let stack = ksock::Stack::new();
-    let netfs = ksock_fuse::host_netfs(stack);
+    let mut config = ksock_fuse::host_config();
+    config.max_sockets_per_user = args.max_sockets_per_user;
+    if let Some(b) = args.max_buffered_per_user {
+        config.max_buffered_per_user = b;
+    }
+    let netfs = ksock_netfs::NetFs::with_config(stack, config);
     let opts = MountOptions {
         allow_other: args.allow_other,
         threads: args.threads as usize,
@@ -137,8 +151,40 @@ fn mount(args: MountArgs) -> Result<(), String> {
     m.join().map_err(|e| format!("FUSE session: {e}"))
 }
 
+/// The tree `ksock ss` reads: the one named, else `/net` if a ksock tree is mounted there,
+/// else the ksock tree of the mount table (the first, said so, if there are several).
+fn ss_dir(named: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(d) = named {
+        return Ok(d);
+    }
+    let mounts = ss::mounts().map_err(|e| format!("cannot read the mount table: {e}"))?;
+    let net = PathBuf::from("/net");
+    if mounts.contains(&net) {
+        return Ok(net);
+    }
+    match mounts.as_slice() {
+        [] => Err(
+            "no ksock tree is mounted (mount one with `ksock mount [DIR]`, /net by \
+                   default, or name a tree with --mount DIR)"
+                .into(),
+        ),
+        [one] => Ok(one.clone()),
+        [first, ..] => {
+            let all: Vec<String> = mounts.iter().map(|m| m.display().to_string()).collect();
+            eprintln!(
+                "ksock: {} ksock trees are mounted ({}); listing {} (choose one with --mount)",
+                mounts.len(),
+                all.join(", "),
+                first.display()
+            );
+            Ok(first.clone())
+        }
+    }
+}
+
 fn ss(args: SsArgs) -> Result<(), String> {
-    let mut rows = ss::collect(&args.dir).map_err(|e| e.to_string())?;
+    let dir = ss_dir(args.dir)?;
+    let mut rows = ss::collect(&dir).map_err(|e| e.to_string())?;
     if args.listening {
         rows.retain(|r| r.status.state == "listening");
     }

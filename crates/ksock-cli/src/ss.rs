@@ -3,10 +3,12 @@
 use ksock::Stack;
 use ksock_netfs::parse_id;
 use ksock_netfs::status::Status;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One row: a socket's status, or what can be seen of a socket the caller may not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,27 @@ pub fn collect(root: &Path) -> io::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for fam in families {
         let family = fam.file_name().to_string_lossy().into_owned();
+        // One read of the family's table gives every socket; a tree without one (an older
+        // server) is read a socket at a time.
+        match fs::read_to_string(fam.path().join("table")) {
+            Ok(text) => {
+                let all = Status::parse_table(&text, &family).map_err(|e| {
+                    io::Error::other(format!("{}: {e}", fam.path().join("table").display()))
+                })?;
+                rows.extend(all.into_iter().map(|status| Row {
+                    status,
+                    readable: true,
+                }));
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", fam.path().join("table").display()),
+                ));
+            }
+        }
         let Ok(entries) = fs::read_dir(fam.path()) else {
             continue;
         };
@@ -89,6 +112,53 @@ pub fn collect(root: &Path) -> io::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The ksock trees mounted in this process's mount namespace, in mount order: the mount
+/// points of file systems of type `fuse.ksock` in `/proc/self/mountinfo`.
+pub fn mounts() -> io::Result<Vec<PathBuf>> {
+    let text = fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(parse_mountinfo(&text))
+}
+
+/// The mount points of `fuse.ksock` file systems in a `mountinfo` text.
+pub fn parse_mountinfo(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            // id parent dev root mountpoint options [optional...] - fstype source super
+            let (left, right) = line.split_once(" - ")?;
+            let fstype = right.split_whitespace().next()?;
+            if fstype != "fuse.ksock" {
+                return None;
+            }
+            left.split_whitespace().nth(4).map(unescape_mountinfo)
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
+fn unescape_mountinfo(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+            if let Ok(byte) = u8::try_from(v) {
+                out.push(byte);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
 /// The sockets of a stack running in this process, as rows (the same table a mounted tree
 /// gives, for code that embeds ksock).
 pub fn from_stack(stack: &Stack) -> Vec<Row> {
@@ -119,6 +189,8 @@ pub fn render(rows: &[Row], names: bool) -> String {
         "ID", "Family", "Type", "State", "Recv-Q", "Send-Q", "Local", "Remote", "Owner",
     ];
     let mut table: Vec<[String; 9]> = vec![header.map(String::from)];
+    // A lookup per row would read the user database once per socket.
+    let mut names_of: HashMap<u32, String> = HashMap::new();
     for r in rows {
         let s = &r.status;
         let (rq, sq) = if !r.readable {
@@ -138,7 +210,10 @@ pub fn render(rows: &[Row], names: bool) -> String {
             s.local.clone(),
             s.remote.clone(),
             if names {
-                user_name(s.owner)
+                names_of
+                    .entry(s.owner)
+                    .or_insert_with(|| user_name(s.owner))
+                    .clone()
             } else {
                 s.owner.to_string()
             },
@@ -246,6 +321,21 @@ mod tests {
         );
         drop((l, c));
         assert!(from_stack(&st).is_empty());
+    }
+
+    #[test]
+    fn ksock_mounts_are_found_in_mountinfo() {
+        let text = "\
+22 1 0:21 / /proc rw,nosuid - proc proc rw
+98 29 0:52 / /tmp/a\\040b/net rw,nosuid,nodev - fuse.ksock ksock rw,user_id=0
+99 29 0:53 / /mnt/other rw - fuse.sshfs host: rw
+100 29 0:54 / /net rw,nosuid shared:7 - fuse.ksock ksock rw,user_id=0
+";
+        assert_eq!(
+            parse_mountinfo(text),
+            [PathBuf::from("/tmp/a b/net"), PathBuf::from("/net")]
+        );
+        assert!(parse_mountinfo("").is_empty());
     }
 
     #[test]

@@ -295,6 +295,10 @@ pub(crate) struct KsockFs {
     exec: Arc<Exec>,
 }
 
+/// Socket directories asked of the namespace per `readdir` reply (a 4 KiB reply holds
+/// about 130 of them; the rest are asked again from the last offset given).
+const READDIR_BATCH: usize = 512;
+
 impl KsockFs {
     pub(crate) fn new(fs: NetFs, files: Arc<Files>, exec: Arc<Exec>) -> KsockFs {
         KsockFs { fs, files, exec }
@@ -587,7 +591,12 @@ impl Filesystem for KsockFs {
         let Some(node) = Node::from_ino(ino.0) else {
             return reply.error(fuser::Errno::ENOENT);
         };
-        let entries = match self.fs.readdir(ino.0, offset, &cred(req)) {
+        // One reply holds a few hundred entries: ask for no more than that, so that a
+        // listing taken in many replies costs each reply the same (linear overall).
+        let entries = match self
+            .fs
+            .readdir_max(ino.0, offset, &cred(req), READDIR_BATCH)
+        {
             Ok(e) => e,
             Err(e) => return reply.error(errno(e)),
         };

@@ -19,9 +19,10 @@
 //! sized past any one write: no page cache, no file position, so a reader and a writer on
 //! one open file never serialize on the position lock, and no write to an inode waits for
 //! another (see `fs.rs`). Reads for the page cache (no lock owner) fail with `EIO`. The text
-//! files (`status`, `local`, `remote`, `err`, `addrs`) are snapshots taken at open, opened
-//! with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`, `tail`)
-//! work on them. Attributes and entries are never cached (TTL 0).
+//! files (`status`, `local`, `remote`, `err`, `addrs`, `table`) are snapshots taken at open,
+//! opened with `FOPEN_DIRECT_IO` only, so that tools which trust `st_size` or seek (`wc -c`,
+//! `tail`) work on them (`table` reports size 0, as a `/proc` table does). Attributes and
+//! entries are never cached (TTL 0).
 //!
 //! Mounting needs `/dev/fuse` and the right to call `mount(2)` (root): fuser's own mount
 //! code is used, no libfuse and no `fusermount`.
@@ -75,16 +76,21 @@ impl Default for MountOptions {
 }
 
 /// A namespace over `stack` whose sockets live as long as their creating process
-/// (found through `/proc`), owned (the static part) by the calling user.
+/// (found through `/proc`), owned (the static part) by the calling user, with the default
+/// limits per user.
 pub fn host_netfs(stack: Stack) -> NetFs {
-    NetFs::with_config(
-        stack,
-        NetConfig {
-            resolver: Some(Box::new(procs::resolve)),
-            root_uid: nix::unistd::getuid().as_raw(),
-            root_gid: nix::unistd::getgid().as_raw(),
-        },
-    )
+    NetFs::with_config(stack, host_config())
+}
+
+/// The configuration [`host_netfs`] uses, to adjust (the limits per user, say) before
+/// [`NetFs::with_config`].
+pub fn host_config() -> NetConfig {
+    NetConfig {
+        resolver: Some(Box::new(procs::resolve)),
+        root_uid: nix::unistd::getuid().as_raw(),
+        root_gid: nix::unistd::getgid().as_raw(),
+        ..NetConfig::default()
+    }
 }
 
 /// How an unmount went.

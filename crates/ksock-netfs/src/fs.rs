@@ -4,10 +4,10 @@
 use crate::ctl::{self, Command, CtlError};
 use crate::handle::{Handle, HandleKind};
 use crate::node::{Node, PathFlags, SockFile, parse_id, split_flags};
-use crate::status::Status;
+use crate::status::{Status, TABLE_HEADER};
 use bytes::Bytes;
 use core::future::{Future, poll_fn};
-use ksock::{Errno, Family, Result, Shutdown, SockAddr, Socket, Stack};
+use ksock::{Account, Errno, Family, Result, Shutdown, SockAddr, Socket, Stack};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -64,8 +64,16 @@ bitflags::bitflags! {
     }
 }
 
+/// How many sockets one user may hold by default: far more than any one program needs,
+/// and a bound on what a runaway or hostile user can take (an idle socket costs the server
+/// about 0.5 KiB, at most 1.4 KiB with its records, so this is 130 to 370 MiB).
+pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 262_144;
+
+/// How many bytes one user's sockets may have queued and unread by default (1 GiB): some
+/// 5 000 full 212 992-byte send buffers.
+pub const DEFAULT_MAX_BUFFERED_PER_USER: usize = 1 << 30;
+
 /// How a namespace is set up.
-#[derive(Default)]
 pub struct Config {
     /// Maps the `pid` of the [`Cred`] that opens a factory to the process whose life keeps
     /// the new socket alive (see [`NetFs::process_exited`]); `None` if the socket should live
@@ -75,6 +83,25 @@ pub struct Config {
     pub root_uid: u32,
     /// Group of the static part of the tree.
     pub root_gid: u32,
+    /// How many sockets each uid may hold (created or accepted through the tree); past it,
+    /// opening a factory, `accept` or `listen` fails with `EMFILE`.
+    pub max_sockets_per_user: usize,
+    /// How many bytes each uid's sockets may have queued and not yet read (records count
+    /// with their 32-byte overhead); past it, a write fails with `ENOBUFS` (a stream write
+    /// that fits partly writes the part).
+    pub max_buffered_per_user: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            resolver: None,
+            root_uid: 0,
+            root_gid: 0,
+            max_sockets_per_user: DEFAULT_MAX_SOCKETS_PER_USER,
+            max_buffered_per_user: DEFAULT_MAX_BUFFERED_PER_USER,
+        }
+    }
 }
 
 /// How a file is opened.
@@ -177,6 +204,10 @@ pub(crate) struct Inner {
     started: SystemTime,
     root_uid: u32,
     root_gid: u32,
+    /// Each uid's account: its sockets and their queued bytes, with the limits.
+    accounts: Mutex<HashMap<u32, Arc<Account>>>,
+    max_sockets: usize,
+    max_buffered: usize,
 }
 
 /// The `/net` namespace over a stack. Cloning shares it.
@@ -209,6 +240,9 @@ impl NetFs {
                 started: SystemTime::now(),
                 root_uid: config.root_uid,
                 root_gid: config.root_gid,
+                accounts: Mutex::new(HashMap::new()),
+                max_sockets: config.max_sockets_per_user,
+                max_buffered: config.max_buffered_per_user,
             }),
         }
     }
@@ -248,8 +282,36 @@ impl NetFs {
     /// Lists a directory, starting after the entry whose cookie is `after` (0: from the
     /// start). `.` and `..` are not included.
     pub fn readdir(&self, ino: u64, after: u64, cred: &Cred) -> Result<Vec<DirEntry>> {
+        self.readdir_max(ino, after, cred, usize::MAX)
+    }
+
+    /// [`readdir`](Self::readdir), giving at most `max` socket directories (the fixed
+    /// entries always come whole): the cost of a call is `max`, not the number of sockets,
+    /// so that a listing taken in pieces is linear overall.
+    pub fn readdir_max(
+        &self,
+        ino: u64,
+        after: u64,
+        cred: &Cred,
+        max: usize,
+    ) -> Result<Vec<DirEntry>> {
         let node = Node::from_ino(ino).ok_or(Errno::ENOENT)?;
-        self.inner.readdir(node, after, cred)
+        self.inner.readdir(node, after, cred, max)
+    }
+
+    /// What `uid` holds now: its sockets, and the bytes they have queued and not yet read
+    /// (both zero for a uid that never made a socket).
+    pub fn usage(&self, uid: u32) -> (usize, usize) {
+        self.inner
+            .accounts
+            .lock()
+            .get(&uid)
+            .map_or((0, 0), |a| (a.sockets(), a.bytes()))
+    }
+
+    /// The limits each uid has: sockets, and queued bytes.
+    pub fn limits(&self) -> (usize, usize) {
+        (self.inner.max_sockets, self.inner.max_buffered)
     }
 
     /// Opens a node. Opening a factory creates a socket; opening `accept` or `listen` waits
@@ -302,7 +364,7 @@ fn perm_of(node: Node) -> u16 {
     match node {
         Node::Root | Node::Family { .. } => 0o555,
         Node::Factory { .. } => 0o666,
-        Node::Addrs { .. } => 0o444,
+        Node::Addrs { .. } | Node::Table { .. } => 0o444,
         Node::SockDir { .. } => 0o700,
         Node::File { file, .. } if file.writable() => 0o600,
         Node::File { .. } => 0o400,
@@ -383,24 +445,59 @@ impl Inner {
         }
     }
 
-    /// Records `e`, met by `op` on socket `id` (`EAGAIN` is not an error worth keeping).
-    pub(crate) fn record_errno(&self, id: u64, op: &str, e: Errno) {
+    /// Records `e`, met by `op` on `sock` (`EAGAIN` is not an error worth keeping).
+    pub(crate) fn record_errno(&self, sock: &Socket, op: &str, e: Errno) {
         if e == Errno::EAGAIN || e == Errno::EINTR {
             return;
         }
         let own_shut = op == "write"
             && e == Errno::EPIPE
-            && self.metas.lock().get(&id).is_some_and(|m| m.wr_shut);
+            && self.metas.lock().get(&sock.id()).is_some_and(|m| m.wr_shut);
+        let limit = self.limit_hint(sock, e);
         let hint = if own_shut {
-            Some("this socket's write side is shut down")
+            Some("this socket's write side is shut down".to_string())
         } else {
-            hint(op, e)
+            limit.or_else(|| hint(op, e).map(str::to_string))
         };
         let text = match hint {
             Some(h) => format!("{}: {op}: {} ({h})", e.name(), e.message()),
             None => format!("{}: {op}: {}", e.name(), e.message()),
         };
-        self.record(id, text);
+        self.record(sock.id(), text);
+    }
+
+    /// `uid`'s account, made on first use.
+    fn account(&self, uid: u32) -> Arc<Account> {
+        self.accounts
+            .lock()
+            .entry(uid)
+            .or_insert_with(|| Account::new(self.max_sockets, self.max_buffered))
+            .clone()
+    }
+
+    /// Which limit of its account `sock` met, if `e` is what a limit gives.
+    fn limit_hint(&self, sock: &Socket, e: Errno) -> Option<String> {
+        if e != Errno::EMFILE && e != Errno::ENOBUFS {
+            return None;
+        }
+        let acct = sock.account()?;
+        let uid = self
+            .accounts
+            .lock()
+            .iter()
+            .find(|(_, a)| Arc::ptr_eq(a, &acct))
+            .map(|(uid, _)| *uid)?;
+        Some(if e == Errno::EMFILE {
+            format!(
+                "too many sockets for uid {uid} (limit {})",
+                acct.max_sockets()
+            )
+        } else {
+            format!(
+                "too many bytes buffered for uid {uid} (limit {})",
+                acct.max_bytes()
+            )
+        })
     }
 
     fn check_owner(&self, sock: &Socket, cred: &Cred) -> Result<()> {
@@ -417,7 +514,7 @@ impl Inner {
             self.check_owner(&sock, cred)?;
         }
         let writable = match node {
-            Node::Root | Node::Family { .. } | Node::Addrs { .. } => false,
+            Node::Root | Node::Family { .. } | Node::Addrs { .. } | Node::Table { .. } => false,
             Node::Factory { .. } | Node::SockDir { .. } => true,
             Node::File { file, .. } => file.writable(),
         };
@@ -453,6 +550,10 @@ impl Inner {
                     let (_, flags) = split_flags(name)?;
                     return Ok(Node::Addrs { fam, flags });
                 }
+                if base == b"table" {
+                    let (_, flags) = split_flags(name)?;
+                    return Ok(Node::Table { fam, flags });
+                }
                 if let Some(ty) = core::str::from_utf8(base)
                     .ok()
                     .and_then(ksock::SockType::from_name)
@@ -478,7 +579,9 @@ impl Inner {
                 let (_, flags) = split_flags(name)?;
                 Ok(Node::File { id, file, flags })
             }
-            Node::Factory { .. } | Node::Addrs { .. } | Node::File { .. } => Err(Errno::ENOTDIR),
+            Node::Factory { .. } | Node::Addrs { .. } | Node::Table { .. } | Node::File { .. } => {
+                Err(Errno::ENOTDIR)
+            }
         }
     }
 
@@ -488,6 +591,25 @@ impl Inner {
         for a in family.listening() {
             s.push_str(&a.to_string());
             s.push('\n');
+        }
+        Ok(Bytes::from(s))
+    }
+
+    /// The `table` file of a family: a header, then one line per live socket (everybody's,
+    /// as `/proc/net/unix`: it shows no data).
+    fn table_text(&self, fam: u8) -> Result<Bytes> {
+        let family = self.family(fam).ok_or(Errno::ENOENT)?;
+        let domain = family.domain();
+        let infos: Vec<_> = self
+            .stack
+            .sockets()
+            .into_iter()
+            .filter(|i| i.domain == domain)
+            .collect();
+        let mut s = String::with_capacity(TABLE_HEADER.len() + infos.len() * 64);
+        s.push_str(TABLE_HEADER);
+        for info in &infos {
+            s.push_str(&Status::from_info(info, family.name()).table_line());
         }
         Ok(Bytes::from(s))
     }
@@ -541,6 +663,11 @@ impl Inner {
                 self.family(fam).ok_or(Errno::ENOENT)?;
             }
             Node::Addrs { fam, .. } => attr.size = self.addrs_text(fam)?.len() as u64,
+            // Like a /proc table, it has no size until read (computing it would cost a pass
+            // over every socket on each stat).
+            Node::Table { fam, .. } => {
+                self.family(fam).ok_or(Errno::ENOENT)?;
+            }
             Node::SockDir { id } | Node::File { id, .. } => {
                 let sock = self.sock(id).ok_or(Errno::ENOENT)?;
                 attr.uid = Self::owner(&sock);
@@ -562,7 +689,7 @@ impl Inner {
         Ok(attr)
     }
 
-    fn readdir(&self, node: Node, after: u64, cred: &Cred) -> Result<Vec<DirEntry>> {
+    fn readdir(&self, node: Node, after: u64, cred: &Cred, max: usize) -> Result<Vec<DirEntry>> {
         self.check(node, Access::READ, cred)?;
         let mut out = Vec::new();
         let mut push_static = |i: usize, name: &str, node: Node| {
@@ -601,15 +728,17 @@ impl Inner {
                         flags: PathFlags::empty(),
                     },
                 );
-                for info in self.stack.sockets() {
-                    if info.domain == family.domain() && COOKIE_SOCKETS + info.id > after {
-                        out.push(DirEntry {
-                            name: info.id.to_string(),
-                            node: Node::SockDir { id: info.id },
-                            dir: true,
-                            cookie: COOKIE_SOCKETS + info.id,
-                        });
-                    }
+                // `table` is looked up by name but not listed (as /proc lists no thread
+                // ids): the family's listing stays factories, `addrs`, then sockets.
+                // Resume after the last id given: no rescan of what came before.
+                let after_id = after.saturating_sub(COOKIE_SOCKETS);
+                for id in self.stack.ids_after(family.domain(), after_id, max) {
+                    out.push(DirEntry {
+                        name: id.to_string(),
+                        node: Node::SockDir { id },
+                        dir: true,
+                        cookie: COOKIE_SOCKETS + id,
+                    });
                 }
             }
             Node::SockDir { id } => {
@@ -635,6 +764,8 @@ impl Inner {
             Node::Factory { fam, ty, .. } => {
                 let family = self.family(fam).ok_or(Errno::ENOENT)?;
                 let sock = self.stack.socket(family.domain(), ty, 0)?;
+                // Past the uid's limit the new socket ends here (EMFILE).
+                sock.set_account(self.account(cred.uid))?;
                 sock.set_owner(cred.uid)?;
                 let creator = if cred.pid != 0 {
                     (self.resolver)(cred.pid)
@@ -663,11 +794,15 @@ impl Inner {
                     path_nb,
                 ))
             }
-            Node::Addrs { fam, .. } => {
+            Node::Addrs { fam, .. } | Node::Table { fam, .. } => {
                 if mode.write {
                     return Err(Errno::EACCES);
                 }
-                let text = self.addrs_text(fam)?;
+                let text = if matches!(node, Node::Table { .. }) {
+                    self.table_text(fam)?
+                } else {
+                    self.addrs_text(fam)?
+                };
                 Ok(Handle::new(
                     self.clone(),
                     node,
@@ -710,8 +845,10 @@ impl Inner {
                         } else {
                             poll_fn(|cx| sock.poll_accept(cx)).await
                         };
+                        // The connection joins the listener's account (the core does it);
+                        // past that uid's socket limit, EMFILE and nothing is dequeued.
                         let (conn, _peer) = r.inspect_err(|e| {
-                            self.record_errno(id, "accept", *e);
+                            self.record_errno(&sock, "accept", *e);
                         })?;
                         conn.set_owner(cred.uid)?;
                         let acceptor = (cred.pid != 0).then(|| (self.resolver)(cred.pid));

@@ -134,7 +134,7 @@ impl Handle {
             match poll_fn(|cx| sock.poll_recv_chain(cx, max, flags)).await {
                 Ok((chain, _info)) => Ok(chain.into_bytes()),
                 Err(e) => {
-                    h.fs.record_errno(sock.id(), "read", e);
+                    h.fs.record_errno(sock, "read", e);
                     Err(e)
                 }
             }
@@ -174,7 +174,7 @@ impl Handle {
                     let sock = h.data_sock()?;
                     let r = send(sock, data, nonblock, &sent).await;
                     if let Err(e) = r {
-                        h.fs.record_errno(sock.id(), "write", e);
+                        h.fs.record_errno(sock, "write", e);
                     }
                     r
                 }
@@ -194,7 +194,7 @@ impl Handle {
         let sock = self.sock.as_ref()?;
         let r = sock.sendmsg(&mut &data[..], None, MsgFlags::DONTWAIT);
         if let Err(e) = r {
-            self.fs.record_errno(sock.id(), "write", e);
+            self.fs.record_errno(sock, "write", e);
         }
         Some(r)
     }

@@ -4,6 +4,7 @@
 //! /<family>/                 local, inet (whatever families the stack has)
 //! /<family>/<type>           factory: opening it creates a socket (Plan 9's clone)
 //! /<family>/addrs            listening addresses, one per line
+//! /<family>/table            every socket of the family, one line each (see [`status`])
 //! /<family>/<id>/ctl         commands in (see [`ctl`]); reading gives the id
 //! /<family>/<id>/data        read = receive, write = send
 //! /<family>/<id>/accept      opening it accepts: the open file is the connection's data
@@ -48,6 +49,9 @@ mod handle;
 mod node;
 pub mod status;
 
-pub use fs::{Access, Attr, Config, Cred, DirEntry, NetFs, OpenMode, ProcId, Resolver};
+pub use fs::{
+    Access, Attr, Config, Cred, DEFAULT_MAX_BUFFERED_PER_USER, DEFAULT_MAX_SOCKETS_PER_USER,
+    DirEntry, NetFs, OpenMode, ProcId, Resolver,
+};
 pub use handle::{Handle, HandleKind};
 pub use node::{MAX_ID, Node, PathFlags, SockFile, parse_id, split_flags};

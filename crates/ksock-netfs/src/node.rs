@@ -6,7 +6,7 @@
 //! ```text
 //! bits  0..4   kind (1 = root, so the root is inode 1 as FUSE wants)
 //! bits  4..8   path flags (:nonblock)
-//! bits  8..16  family index (family directories, factories, addrs)
+//! bits  8..16  family index (family directories, factories, addrs, table)
 //! bits 16..24  socket type (factories)
 //! bits 16..64  socket id (socket directories and their files)
 //! ```
@@ -129,6 +129,13 @@ pub enum Node {
         /// Path flags (accepted, without effect).
         flags: PathFlags,
     },
+    /// `/<family>/table`: every socket of the family, one line each.
+    Table {
+        /// The family's index.
+        fam: u8,
+        /// Path flags (accepted, without effect).
+        flags: PathFlags,
+    },
     /// `/<family>/<id>`: a socket's directory.
     SockDir {
         /// The socket's id.
@@ -150,6 +157,7 @@ const K_FAMILY: u64 = 2;
 const K_FACTORY: u64 = 3;
 const K_ADDRS: u64 = 4;
 const K_SOCKDIR: u64 = 5;
+const K_TABLE: u64 = 14;
 
 /// The largest socket id an inode number can carry.
 pub const MAX_ID: u64 = (1 << 48) - 1;
@@ -164,6 +172,7 @@ impl Node {
                 K_FACTORY | (flags.bits() as u64) << 4 | (fam as u64) << 8 | (ty.raw() as u64) << 16
             }
             Node::Addrs { fam, flags } => K_ADDRS | (flags.bits() as u64) << 4 | (fam as u64) << 8,
+            Node::Table { fam, flags } => K_TABLE | (flags.bits() as u64) << 4 | (fam as u64) << 8,
             Node::SockDir { id } => K_SOCKDIR | id << 16,
             Node::File { id, file, flags } => file.kind() | (flags.bits() as u64) << 4 | id << 16,
         }
@@ -185,6 +194,7 @@ impl Node {
                 flags,
             },
             K_ADDRS => Node::Addrs { fam, flags },
+            K_TABLE => Node::Table { fam, flags },
             K_SOCKDIR => Node::SockDir { id: high },
             k => Node::File {
                 id: high,
@@ -215,9 +225,10 @@ impl Node {
     /// The node's path flags.
     pub fn flags(self) -> PathFlags {
         match self {
-            Node::Factory { flags, .. } | Node::Addrs { flags, .. } | Node::File { flags, .. } => {
-                flags
-            }
+            Node::Factory { flags, .. }
+            | Node::Addrs { flags, .. }
+            | Node::Table { flags, .. }
+            | Node::File { flags, .. } => flags,
             _ => PathFlags::empty(),
         }
     }
@@ -317,6 +328,7 @@ mod tests {
                 flags
             }),
             (any::<u8>(), flags.clone()).prop_map(|(fam, flags)| Node::Addrs { fam, flags }),
+            (any::<u8>(), flags.clone()).prop_map(|(fam, flags)| Node::Table { fam, flags }),
             (1..=MAX_ID).prop_map(|id| Node::SockDir { id }),
             (1..=MAX_ID, file, flags).prop_map(|(id, file, flags)| Node::File { id, file, flags }),
         ]

@@ -175,6 +175,70 @@ impl Status {
     }
 }
 
+/// The first line of a family's `table` file: the column names.
+pub const TABLE_HEADER: &str =
+    "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid\n";
+
+impl Status {
+    /// The socket's line in its family's `table` file: the [`TABLE_HEADER`] columns,
+    /// separated by single spaces (addresses are escaped, so no value has white space).
+    pub fn table_line(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            self.id,
+            self.ty,
+            self.state,
+            self.local,
+            self.remote,
+            self.recvq,
+            self.sendq,
+            self.backlog,
+            self.pending,
+            self.owner,
+            if self.nonblock { "on" } else { "off" },
+            opt_text(self.peer_uid),
+            opt_text(self.peer_pid),
+        )
+    }
+
+    /// Reads a `table` file back: one status per line after the header, with `family` as
+    /// their family. Extra columns at the end are ignored (so newer files still parse); a
+    /// short or malformed line is an error naming it.
+    pub fn parse_table(text: &str, family: &str) -> Result<Vec<Status>, String> {
+        let mut lines = text.lines();
+        match lines.next() {
+            Some(h) if h.split_whitespace().next() == Some("id") => {}
+            _ => return Err("table: no header line".into()),
+        }
+        let mut out = Vec::new();
+        for line in lines.filter(|l| !l.trim().is_empty()) {
+            let bad = |what: &str| format!("table: {what} in line {line:?}");
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 11 {
+                return Err(bad("too few columns"));
+            }
+            let num = |v: &str| v.parse::<usize>().map_err(|_| bad("a bad number"));
+            out.push(Status {
+                id: f[0].parse().map_err(|_| bad("a bad id"))?,
+                family: family.into(),
+                ty: f[1].into(),
+                state: f[2].into(),
+                local: f[3].into(),
+                remote: f[4].into(),
+                recvq: num(f[5])?,
+                sendq: num(f[6])?,
+                backlog: num(f[7])?,
+                pending: num(f[8])?,
+                owner: f[9].parse().map_err(|_| bad("a bad owner"))?,
+                nonblock: f[10] == "on",
+                peer_uid: f.get(11).and_then(|v| v.parse().ok()),
+                peer_pid: f.get(12).and_then(|v| v.parse().ok()),
+            });
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +273,32 @@ mod tests {
         let text = none.render();
         assert!(text.ends_with("peer_uid -\npeer_pid -\n"), "{text}");
         assert_eq!(Status::parse(&text), Ok(none));
+    }
+
+    #[test]
+    fn table_lines_round_trip() {
+        let s = Status {
+            id: 42,
+            family: "local".into(),
+            ty: "stream".into(),
+            state: "listening".into(),
+            local: "my\\x20server".into(),
+            remote: "-".into(),
+            recvq: 0,
+            sendq: 0,
+            backlog: 128,
+            pending: 3,
+            owner: 1000,
+            nonblock: false,
+            peer_uid: Some(7),
+            peer_pid: None,
+        };
+        let text = format!("{TABLE_HEADER}{}", s.table_line());
+        assert_eq!(Status::parse_table(&text, "local"), Ok(vec![s]));
+        assert_eq!(Status::parse_table(TABLE_HEADER, "local"), Ok(vec![]));
+        assert!(Status::parse_table("", "local").is_err());
+        let e = Status::parse_table(&format!("{TABLE_HEADER}7 stream\n"), "local").unwrap_err();
+        assert!(e.contains("7 stream"), "{e}");
     }
 
     #[test]

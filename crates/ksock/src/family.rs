@@ -7,6 +7,7 @@
 //! operations never block: they finish, fail, or return `EAGAIN` after saying what to wait for
 //! ([`OpCtx::wait_on`]); the core turns that into polling, blocking and async calls.
 
+use crate::account::Account;
 use crate::addr::SockAddr;
 use crate::buf::{RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
@@ -186,6 +187,7 @@ pub struct OpCtx<'a> {
     state: State,
     opts: Options,
     cred: Option<Cred>,
+    account: Option<Arc<Account>>,
     wait: Option<(SockRef, Events)>,
     deferred: &'a mut Deferred,
 }
@@ -196,6 +198,7 @@ impl<'a> OpCtx<'a> {
         state: State,
         opts: Options,
         cred: Option<Cred>,
+        account: Option<Arc<Account>>,
         deferred: &'a mut Deferred,
     ) -> Self {
         OpCtx {
@@ -203,6 +206,7 @@ impl<'a> OpCtx<'a> {
             state,
             opts,
             cred,
+            account,
             wait: None,
             deferred,
         }
@@ -226,6 +230,11 @@ impl<'a> OpCtx<'a> {
     /// The credentials its face recorded (see [`Socket::set_cred`](crate::Socket::set_cred)).
     pub fn cred(&self) -> Option<Cred> {
         self.cred
+    }
+
+    /// The account the socket charges its queued bytes to, if it has one.
+    pub fn account(&self) -> Option<&Arc<Account>> {
+        self.account.as_ref()
     }
 
     /// Says that the `EAGAIN` being returned ends when `sock` notifies any of `events`.

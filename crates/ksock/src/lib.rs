@@ -32,6 +32,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod account;
 pub mod addr;
 mod asyncio;
 #[cfg(feature = "std")]
@@ -55,6 +56,7 @@ pub mod types;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+pub use account::Account;
 pub use addr::{LocalName, SockAddr};
 #[cfg(feature = "std")]
 pub use blocking::block_on;

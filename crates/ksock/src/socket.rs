@@ -9,6 +9,7 @@
 //! and on top of it a blocking form with `SO_RCVTIMEO`/`SO_SNDTIMEO` (feature `std`) and an
 //! async form (`*_async`, runtime-agnostic).
 
+use crate::account::Account;
 use crate::addr::SockAddr;
 use crate::buf::{Chain, ChainSink, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
@@ -80,6 +81,8 @@ struct Extra {
     owner: Option<u32>,
     /// The credentials recorded by a face (what a peer's `SO_PEERCRED` reports).
     cred: Option<Cred>,
+    /// The account the socket counts against, and charges its queued bytes to.
+    account: Option<Arc<Account>>,
     /// Wakers waiting for events, and the upcall.
     waiters: Waiters,
 }
@@ -119,6 +122,10 @@ impl<P: ?Sized> Locked<P> {
 
     fn cred(&self) -> Option<Cred> {
         self.ext.as_ref().and_then(|e| e.cred)
+    }
+
+    fn account(&self) -> Option<Arc<Account>> {
+        self.ext.as_ref().and_then(|e| e.account.clone())
     }
 
     fn connect_to(&self) -> Option<&SockAddr> {
@@ -265,7 +272,14 @@ impl SocketCore {
                 return (Err(Errno::EBADF), None);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), l.cred(), &mut deferred);
+            let mut cx = OpCtx::new(
+                self,
+                l.st.current(),
+                l.opts(),
+                l.cred(),
+                l.account(),
+                &mut deferred,
+            );
             let r = op(l, &mut cx);
             (r, cx.take_wait())
         };
@@ -405,8 +419,18 @@ impl SocketCore {
                 let _ = g.st.go(State::Closed);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(self, l.st.current(), l.opts(), l.cred(), &mut deferred);
+            let mut cx = OpCtx::new(
+                self,
+                l.st.current(),
+                l.opts(),
+                l.cred(),
+                l.account(),
+                &mut deferred,
+            );
             l.proto.close(&mut cx);
+            if let Some(a) = l.ext.as_mut().and_then(|e| e.account.take()) {
+                a.close_socket();
+            }
         }
         self.stack.unregister(self.id);
         deferred.run();
@@ -492,8 +516,8 @@ impl<P: Protocol> SocketCore<P> {
             if g.flags & F_RELEASED != 0 {
                 return None;
             }
-            let (state, opts, cred) = (g.st.current(), g.opts(), g.cred());
-            let mut cx = OpCtx::new(&me, state, opts, cred, &mut deferred);
+            let (state, opts, cred, account) = (g.st.current(), g.opts(), g.cred(), g.account());
+            let mut cx = OpCtx::new(&me, state, opts, cred, account, &mut deferred);
             f(&mut g.proto, &mut cx)
         };
         deferred.run();
@@ -727,6 +751,27 @@ impl Socket {
         })
     }
 
+    /// Attaches the socket to `account`: it counts as one of the account's sockets until it
+    /// closes, its queued bytes are charged to it, and sockets accepted from it join it.
+    /// At the account's socket limit: `EMFILE`; a socket that has an account already:
+    /// `EINVAL`.
+    pub fn set_account(&self, account: Arc<Account>) -> Result<()> {
+        self.with_locked(|l| {
+            let ext = l.ext.get_or_insert_default();
+            if ext.account.is_some() {
+                return Err(Errno::EINVAL);
+            }
+            account.open_socket()?;
+            ext.account = Some(account);
+            Ok(())
+        })
+    }
+
+    /// The account the socket is attached to.
+    pub fn account(&self) -> Option<Arc<Account>> {
+        self.core.lock.lock().account()
+    }
+
     /// Sets (or clears) the upcall: called with no lock held on every readiness change, and
     /// once with `HUP | NVAL` when the socket closes. Capture a [`WeakSocket`], not a
     /// [`Socket`], if it needs the socket: a handle inside the upcall would keep it open.
@@ -945,8 +990,21 @@ impl Socket {
 
     // ----- accept -----
 
-    fn finish_accept(&self, a: Accepted) -> Result<(Socket, SockAddr)> {
-        a.sock.become_connected()?;
+    fn finish_accept(
+        &self,
+        a: Accepted,
+        account: Option<Arc<Account>>,
+    ) -> Result<(Socket, SockAddr)> {
+        if let Err(e) = a.sock.become_connected() {
+            if let Some(acct) = account {
+                acct.close_socket();
+            }
+            return Err(e);
+        }
+        if let Some(acct) = account {
+            // Counted already, by the accept.
+            a.sock.lock.lock().ext.get_or_insert_default().account = Some(acct);
+        }
         if a.peer_gone {
             a.sock.peer_went_away();
         }
@@ -969,10 +1027,24 @@ impl Socket {
             if l.st.current() != State::Listening {
                 return Err(Errno::EINVAL);
             }
-            l.proto.accept(cx)
+            // The new socket joins the listener's account: count it first, so that at the
+            // limit nothing is dequeued (as accept4 reserves its descriptor first).
+            let account = cx.account().cloned();
+            if let Some(acct) = &account {
+                acct.open_socket()?;
+            }
+            match l.proto.accept(cx) {
+                Ok(a) => Ok((a, account)),
+                Err(e) => {
+                    if let Some(acct) = &account {
+                        acct.close_socket();
+                    }
+                    Err(e)
+                }
+            }
         });
         match r {
-            Poll::Ready(Ok(a)) => Poll::Ready(self.finish_accept(a)),
+            Poll::Ready(Ok((a, account))) => Poll::Ready(self.finish_accept(a, account)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }

@@ -206,6 +206,20 @@ impl Stack {
         self.inner.table.lock().iter().map(|e| e.0.id()).collect()
     }
 
+    /// Up to `max` ids of open sockets of `domain` greater than `after`, in increasing
+    /// order (a listing resumes from the last id it gave, without rescanning).
+    pub fn ids_after(&self, domain: Domain, after: u64, max: usize) -> Vec<u64> {
+        use core::ops::Bound;
+        self.inner
+            .table
+            .lock()
+            .range::<u64, _>((Bound::Excluded(after), Bound::Unbounded))
+            .filter(|e| e.0.domain() == domain)
+            .take(max)
+            .map(|e| e.0.id())
+            .collect()
+    }
+
     /// How many sockets are open.
     pub fn socket_count(&self) -> usize {
         self.inner.table.lock().len()

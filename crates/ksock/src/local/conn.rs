@@ -2,6 +2,7 @@
 
 use super::LocalSock;
 use super::queue::{RecordQ, StreamQ};
+use crate::account::Account;
 use crate::addr::{LocalName, SockAddr};
 use crate::family::SockRef;
 use crate::socket::SocketCore;
@@ -109,7 +110,7 @@ bitflags::bitflags! {
 /// One direction of a connection.
 pub(crate) struct Pipe {
     /// The bytes, allocated at the first write.
-    q: Option<Box<Data>>,
+    q: Option<Box<Queued>>,
     /// The writer's send buffer as of its last send (the reader uses it to decide when a
     /// blocked writer has room enough to be woken).
     cap: u32,
@@ -120,6 +121,31 @@ pub(crate) struct Pipe {
 pub(crate) enum Data {
     Stream(StreamQ),
     Records(RecordQ),
+}
+
+impl Data {
+    /// Bytes charged against the writer's send buffer (and its account).
+    fn used(&self) -> usize {
+        match self {
+            Data::Stream(q) => q.len(),
+            Data::Records(q) => q.charged(),
+        }
+    }
+}
+
+/// A pipe's bytes and the account they are charged to: while `acct` is set, it carries
+/// exactly `data.used()` bytes for this pipe, and gets them back when the queue goes.
+pub(crate) struct Queued {
+    data: Data,
+    acct: Option<Arc<Account>>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if let Some(a) = &self.acct {
+            a.credit(self.data.used());
+        }
+    }
 }
 
 impl Pipe {
@@ -171,21 +197,52 @@ impl Pipe {
         (after == 0 && before > 0) || (!writable(before, cap) && writable(after, cap))
     }
 
-    /// The queue, created on first use.
-    pub(crate) fn data(&mut self) -> &mut Data {
+    fn queued(&mut self) -> &mut Queued {
         let records = self.is(PipeFlags::RECORDS);
         self.q.get_or_insert_with(|| {
-            Box::new(if records {
-                Data::Records(RecordQ::default())
-            } else {
-                Data::Stream(StreamQ::default())
+            Box::new(Queued {
+                data: if records {
+                    Data::Records(RecordQ::default())
+                } else {
+                    Data::Stream(StreamQ::default())
+                },
+                acct: None,
             })
         })
     }
 
+    /// The queue, created on first use.
+    pub(crate) fn data(&mut self) -> &mut Data {
+        &mut self.queued().data
+    }
+
     /// The queue, if anything was ever written.
     pub(crate) fn data_if_any(&mut self) -> Option<&mut Data> {
-        self.q.as_deref_mut()
+        self.q.as_deref_mut().map(|q| &mut q.data)
+    }
+
+    /// Makes `acct` the account of this pipe's bytes (the writer's): it takes over what is
+    /// queued already (from an account the writer had before, or from none).
+    pub(crate) fn bind_account(&mut self, acct: &Arc<Account>) {
+        let q = self.queued();
+        if q.acct.as_ref().is_some_and(|a| Arc::ptr_eq(a, acct)) {
+            return;
+        }
+        let used = q.data.used();
+        if let Some(old) = q.acct.take() {
+            old.credit(used);
+        }
+        acct.force_charge(used);
+        q.acct = Some(acct.clone());
+    }
+
+    /// Credits the account with what a reader took since the queue held `before` bytes.
+    pub(crate) fn credit_read(&mut self, before: usize) {
+        if let Some(q) = self.q.as_deref()
+            && let Some(a) = &q.acct
+        {
+            a.credit(before.saturating_sub(q.data.used()));
+        }
     }
 
     /// The stream queue (`None` for a record pipe, which a stream socket never has).
@@ -206,7 +263,7 @@ impl Pipe {
 
     /// A buffer to copy the next large write into.
     pub(crate) fn take_spare(&mut self) -> Option<BytesMut> {
-        match self.q.as_deref_mut()? {
+        match &mut self.q.as_deref_mut()?.data {
             Data::Stream(q) => q.take_spare(),
             Data::Records(q) => q.take_spare(),
         }
@@ -214,7 +271,7 @@ impl Pipe {
 
     /// Keeps a buffer the reader is done with, for the writer's next large write.
     pub(crate) fn give_spare(&mut self, m: BytesMut) {
-        match self.q.as_deref_mut() {
+        match self.q.as_deref_mut().map(|q| &mut q.data) {
             Some(Data::Stream(q)) => q.give_spare(m),
             Some(Data::Records(q)) => q.give_spare(m),
             None => {}
@@ -223,11 +280,7 @@ impl Pipe {
 
     /// Bytes charged against the writer's send buffer.
     pub(crate) fn used(&self) -> usize {
-        match self.q.as_deref() {
-            None => 0,
-            Some(Data::Stream(q)) => q.len(),
-            Some(Data::Records(q)) => q.charged(),
-        }
+        self.q.as_deref().map_or(0, |q| q.data.used())
     }
 
     /// Whether the writer polls as writable with a send buffer of `sndbuf`.
@@ -237,7 +290,7 @@ impl Pipe {
 
     /// Payload bytes waiting.
     pub(crate) fn bytes(&self) -> usize {
-        match self.q.as_deref() {
+        match self.q.as_deref().map(|q| &q.data) {
             None => 0,
             Some(Data::Stream(q)) => q.len(),
             Some(Data::Records(q)) => q.payload(),
@@ -246,7 +299,7 @@ impl Pipe {
 
     /// Whether a receive would find data (an empty record counts).
     pub(crate) fn has_data(&self) -> bool {
-        match self.q.as_deref() {
+        match self.q.as_deref().map(|q| &q.data) {
             None => false,
             Some(Data::Stream(q)) => q.len() > 0,
             Some(Data::Records(q)) => !q.is_empty(),
@@ -259,7 +312,7 @@ impl Pipe {
         self.bytes()
     }
 
-    /// Drops the queued bytes and their buffer.
+    /// Drops the queued bytes and their buffer (crediting their account).
     pub(crate) fn clear(&mut self) {
         self.q = None;
     }

@@ -2,6 +2,7 @@
 //! peer, and the count of its own bytes queued elsewhere.
 
 use super::queue::{Packer, RECORD_OVERHEAD, Rec};
+use crate::account::Charge;
 use crate::addr::{LocalName, SockAddr};
 use crate::buf::SendBuf;
 use crate::family::SockRef;
@@ -60,6 +61,8 @@ pub(crate) struct Datagram {
     pub(crate) data: Rec,
     pub(crate) from: SockAddr,
     pub(crate) sender: Arc<DgramBox>,
+    /// The sender's account's charge for it, credited when the record goes.
+    pub(crate) _charge: Option<Charge>,
 }
 
 impl Datagram {
