@@ -424,6 +424,21 @@ pub trait Filesystem: Send + Sync + 'static {
     /// inodes will receive a forget message.
     fn forget(&self, _req: &Request, _ino: INodeNo, _nlookup: u64) {}
 
+    /// Interrupt the request `unique`, which the kernel sent earlier and is still waiting for
+    /// (`FUSE_INTERRUPT`): its caller got a signal. To honor it, answer that request's reply
+    /// with [`Errno::EINTR`] (a request that completed first is simply answered as usual) and
+    /// return `Ok(())`; no reply is sent to the interrupt itself.
+    ///
+    /// The interrupt may arrive before the request it names reaches the filesystem (requests
+    /// run on several threads). Either remember it for that request, or return
+    /// `Err(Errno::EAGAIN)`: the kernel then sends the interrupt again if the request is still
+    /// pending, and drops it if it has been answered. Any other error is ignored by the kernel,
+    /// except [`Errno::ENOSYS`], the default, after which it sends no more interrupts on this
+    /// connection.
+    fn interrupt(&self, _req: &Request, _unique: RequestId) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+
     /// Like [`forget`](Self::forget), but take multiple forget requests at once for performance. The default
     /// implementation will fallback to `forget`.
     fn batch_forget(&self, req: &Request, nodes: &[ForgetOne]) {
