@@ -6,7 +6,7 @@ use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, KernelConfig, LockOwner, OpenAccMode, OpenFlags, PollEvents, PollFlags, PollNotifier,
     ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyPoll, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    ReplyPoll, ReplyWrite, Request, RequestId, TimeOrNow, WriteFlags,
 };
 use ksock::{Errno, Events};
 use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode};
@@ -232,6 +232,18 @@ impl Filesystem for KsockFs {
         Ok(())
     }
 
+    /// `FUSE_INTERRUPT`: the caller of request `unique` got a signal (one it catches, or a
+    /// fatal one, or a stop). A parked request is answered with `EINTR`, and the kernel
+    /// returns that to the caller, which runs its handler or dies (`request_wait_answer` in
+    /// `fs/fuse/dev.c`). Linux's own sockets return `-ERESTARTSYS` there, restarting the call
+    /// after an `SA_RESTART` handler or a stop; a FUSE reply cannot (errors at or below -512
+    /// are refused by `fuse_dev_do_write`), so the caller sees `EINTR` (README, "differences").
+    /// Requests that never wait are answered before any interrupt matters.
+    fn interrupt(&self, _req: &Request, unique: RequestId) -> Result<(), fuser::Errno> {
+        self.exec.interrupt(unique.0);
+        Ok(())
+    }
+
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.fs.lookup(parent.0, name.as_bytes(), &cred(req)) {
             Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
@@ -308,7 +320,7 @@ impl Filesystem for KsockFs {
         };
         let files = self.files.clone();
         self.exec.spawn(
-            req.pid(),
+            req.unique().0,
             self.fs.open(ino.0, mode, cred(req)),
             move |r| match r {
                 Ok(h) => {
@@ -339,7 +351,7 @@ impl Filesystem for KsockFs {
         }
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
         self.exec.spawn(
-            req.pid(),
+            req.unique().0,
             f.handle.read(size as usize, nonblock),
             move |r| match r {
                 Ok(b) => reply.data(&b),
@@ -380,7 +392,7 @@ impl Filesystem for KsockFs {
             nonblock,
             sent.clone(),
         );
-        self.exec.spawn(req.pid(), fut, move |r| match r {
+        self.exec.spawn(req.unique().0, fut, move |r| match r {
             Ok(n) => reply.written((done + n) as u32),
             Err(e) => match sent.load(Ordering::Acquire) {
                 0 => reply.error(errno(e)),

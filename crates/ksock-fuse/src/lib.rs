@@ -7,12 +7,20 @@
 //!   `accept` or `listen`, a ctl `connect` on a full backlog) is parked with its reply
 //!   (fuser's replies are `Send`) and answered when the core wakes it;
 //! - a driver thread polls woken operations and sends their replies;
-//! - a reaper thread ends the sockets of processes that have exited, and answers (with
-//!   `EINTR`) the parked requests of threads that are being killed or have a caught signal
-//!   pending. fuser does not implement `FUSE_INTERRUPT`, so without this a process killed in
-//!   a blocking read would stay in uninterruptible sleep until the socket had data; with it,
-//!   the kill completes and the process's files are closed as usual, and a signal handler
-//!   (Python's `KeyboardInterrupt`, say) runs.
+//! - a reaper thread ends the sockets of processes that have exited (found through
+//!   `/proc`).
+//!
+//! When the caller of a parked request gets a signal (one it catches, a fatal one, a stop),
+//! the kernel sends `FUSE_INTERRUPT` and the request is answered with `EINTR` at once: the
+//! caller's handler runs (Python's `KeyboardInterrupt`, say), or the kill completes and the
+//! process's files are closed as usual. fuser 0.18 answers interrupts `ENOSYS`, after which
+//! the kernel would never send another and a killed caller would sleep, unkillable, until
+//! its socket had data; the workspace uses fuser patched to hand them to the file system
+//! (`vendor/fuser/PATCHES.md`).
+//!
+//! Since a FUSE reply cannot be `ERESTARTSYS`, a socket call interrupted by a handler
+//! installed with `SA_RESTART`, or by a stop and continue, returns `EINTR` where Linux would
+//! restart it.
 //!
 //! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
 //! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM`: no page cache, no file position, so
@@ -42,12 +50,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How often the reaper wakes; parked requests are checked on their own schedule (see
-/// `park`), the creators of sockets every [`CREATOR_EVERY`] ticks.
-const TICK: Duration = Duration::from_millis(20);
-const CREATOR_EVERY: u32 = 5;
+/// How often the reaper looks for creators that have exited.
+const TICK: Duration = Duration::from_millis(100);
 
 /// How to mount.
 #[derive(Clone, Debug)]
@@ -145,6 +151,12 @@ impl Mount {
     /// How many requests are parked, waiting for their socket.
     pub fn parked(&self) -> usize {
         self.exec.parked_count()
+    }
+
+    /// How many parked requests the kernel has interrupted (`FUSE_INTERRUPT`: their caller
+    /// got a signal), so far.
+    pub fn interrupts(&self) -> u64 {
+        self.exec.interrupts()
     }
 
     /// A handle that unmounts from another thread (a signal handler thread, say).
@@ -247,10 +259,9 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let reaper = {
         let netfs = netfs.clone();
-        let exec = exec.clone();
         thread::Builder::new()
             .name("ksock-reaper".into())
-            .spawn(move || reap(netfs, exec, stop_rx))?
+            .spawn(move || reap(netfs, stop_rx))?
     };
     let session = {
         let exec = exec.clone();
@@ -278,34 +289,16 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
     })
 }
 
-/// The reaper: ends the sockets of exited processes, and answers the parked requests of
-/// threads that are being killed.
-fn reap(netfs: NetFs, exec: Arc<Exec>, stop: mpsc::Receiver<()>) {
-    let mut tick = 0u32;
+/// The reaper: ends the sockets of exited processes.
+fn reap(netfs: NetFs, stop: mpsc::Receiver<()>) {
     loop {
         match stop.recv_timeout(TICK) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        tick = tick.wrapping_add(1);
-        if tick.is_multiple_of(CREATOR_EVERY) {
-            for p in netfs.creators() {
-                if !procs::alive(p) {
-                    netfs.process_exited(p);
-                }
-            }
-        }
-        let now = Instant::now();
-        let mut checked: std::collections::HashMap<u32, bool> = Default::default();
-        for task in exec.parked() {
-            if !task.check_due(now) {
-                continue;
-            }
-            let interrupted = *checked
-                .entry(task.tid())
-                .or_insert_with(|| procs::interrupted(task.tid()));
-            if interrupted {
-                task.cancel(Errno::EINTR);
+        for p in netfs.creators() {
+            if !procs::alive(p) {
+                netfs.process_exited(p);
             }
         }
     }
