@@ -1,5 +1,6 @@
 //! The FUSE file system: each FUSE operation mapped onto the namespace.
 
+use crate::exits::Exits;
 use crate::park::Exec;
 use bytes::Bytes;
 use fuser::{
@@ -192,11 +193,17 @@ pub(crate) struct KsockFs {
     fs: NetFs,
     files: Arc<Files>,
     exec: Arc<Exec>,
+    exits: Arc<Exits>,
 }
 
 impl KsockFs {
-    pub(crate) fn new(fs: NetFs, files: Arc<Files>, exec: Arc<Exec>) -> KsockFs {
-        KsockFs { fs, files, exec }
+    pub(crate) fn new(fs: NetFs, files: Arc<Files>, exec: Arc<Exec>, exits: Arc<Exits>) -> KsockFs {
+        KsockFs {
+            fs,
+            files,
+            exec,
+            exits,
+        }
     }
 
     pub(crate) fn files() -> Arc<Files> {
@@ -319,11 +326,19 @@ impl Filesystem for KsockFs {
             nonblock: flags.0 & libc::O_NONBLOCK != 0,
         };
         let files = self.files.clone();
+        // A factory creates a socket that lives as long as the opening process: watch that
+        // process for its exit, while the opening thread still waits for this answer.
+        let creator = (matches!(Node::from_ino(ino.0), Some(Node::Factory { .. }))
+            && req.pid() != 0)
+            .then(|| (self.exits.clone(), req.pid()));
         self.exec.spawn(
             req.unique().0,
             self.fs.open(ino.0, mode, cred(req)),
             move |r| match r {
                 Ok(h) => {
+                    if let Some((exits, tid)) = creator {
+                        exits.watch(tid);
+                    }
                     let flags = fopen(&h);
                     reply.opened(FileHandle(files.insert(h)), flags)
                 }

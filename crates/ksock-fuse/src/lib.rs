@@ -7,8 +7,8 @@
 //!   `accept` or `listen`, a ctl `connect` on a full backlog) is parked with its reply
 //!   (fuser's replies are `Send`) and answered when the core wakes it;
 //! - a driver thread polls woken operations and sends their replies;
-//! - a reaper thread ends the sockets of processes that have exited (found through
-//!   `/proc`).
+//! - an exits thread waits (epoll) on a pidfd for each process that created sockets, and
+//!   ends its sockets when the whole process has exited (see `exits`).
 //!
 //! When the caller of a parked request gets a signal (one it catches, a fatal one, a stop),
 //! the kernel sends `FUSE_INTERRUPT` and the request is answered with `EINTR` at once: the
@@ -16,7 +16,8 @@
 //! process's files are closed as usual. fuser 0.18 answers interrupts `ENOSYS`, after which
 //! the kernel would never send another and a killed caller would sleep, unkillable, until
 //! its socket had data; the workspace uses fuser patched to hand them to the file system
-//! (`vendor/fuser/PATCHES.md`).
+//! (`vendor/fuser/PATCHES.md`). So nothing wakes on behalf of a parked request: it costs
+//! memory, not CPU, until its socket, its caller or the mount does something.
 //!
 //! Since a FUSE reply cannot be `ERESTARTSYS`, a socket call interrupted by a handler
 //! installed with `SA_RESTART`, or by a stop and continue, returns `EINTR` where Linux would
@@ -35,10 +36,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod exits;
 mod fs;
 mod park;
 pub mod procs;
 
+use exits::Exits;
 use fs::{Files, KsockFs};
 use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 use ksock::{Errno, Stack};
@@ -48,12 +51,7 @@ use parking_lot::Mutex;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
-
-/// How often the reaper looks for creators that have exited.
-const TICK: Duration = Duration::from_millis(100);
 
 /// How to mount.
 #[derive(Clone, Debug)]
@@ -127,6 +125,7 @@ pub struct Mount {
     dir: PathBuf,
     netfs: NetFs,
     exec: Arc<Exec>,
+    exits: Arc<Exits>,
     files: Arc<Files>,
     unmounter: Unmounter,
     session: Option<JoinHandle<io::Result<()>>>,
@@ -157,6 +156,11 @@ impl Mount {
     /// got a signal), so far.
     pub fn interrupts(&self) -> u64 {
         self.exec.interrupts()
+    }
+
+    /// How many processes are watched for their exit (those that created sockets and run).
+    pub fn watched(&self) -> usize {
+        self.exits.len()
     }
 
     /// A handle that unmounts from another thread (a signal handler thread, say).
@@ -216,7 +220,15 @@ pub fn clear_stale_mount(dir: &Path) {
 /// it is unmounted.
 pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount> {
     clear_stale_mount(dir);
+    raise_fd_limit();
     let exec = Exec::start()?;
+    let exits = match Exits::start(netfs.clone()) {
+        Ok(x) => x,
+        Err(e) => {
+            exec.stop();
+            return Err(e);
+        }
+    };
     let files = KsockFs::files();
     let mut config = Config::default();
     config.mount_options = vec![
@@ -234,11 +246,12 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
     };
     config.n_threads = Some(opts.threads.max(1));
     config.clone_fd = true;
-    let fsys = KsockFs::new(netfs.clone(), files.clone(), exec.clone());
+    let fsys = KsockFs::new(netfs.clone(), files.clone(), exec.clone(), exits.clone());
     let mut session = match Session::new(fsys, dir, &config) {
         Ok(s) => s,
         Err(e) => {
             exec.stop();
+            exits.stop();
             let hint = if !Path::new("/dev/fuse").exists() {
                 " (/dev/fuse is missing: load the fuse module, or give the container the device)"
             } else if !nix::unistd::geteuid().is_root() {
@@ -256,15 +269,9 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
         dir: dir.to_path_buf(),
         inner: Arc::new(Mutex::new(Some(session.unmount_callable()))),
     };
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let reaper = {
-        let netfs = netfs.clone();
-        thread::Builder::new()
-            .name("ksock-reaper".into())
-            .spawn(move || reap(netfs, stop_rx))?
-    };
     let session = {
         let exec = exec.clone();
+        let exits = exits.clone();
         let files = files.clone();
         thread::Builder::new()
             .name("ksock-session".into())
@@ -272,8 +279,7 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
                 let r = session.run();
                 // The connection is gone: nothing parked can be answered any more.
                 exec.cancel_all(Errno::EINTR);
-                let _ = stop_tx.send(());
-                let _ = reaper.join();
+                exits.stop();
                 exec.stop();
                 files.clear();
                 r
@@ -283,23 +289,21 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
         dir: dir.to_path_buf(),
         netfs,
         exec,
+        exits,
         files,
         unmounter,
         session: Some(session),
     })
 }
 
-/// The reaper: ends the sockets of exited processes.
-fn reap(netfs: NetFs, stop: mpsc::Receiver<()>) {
-    loop {
-        match stop.recv_timeout(TICK) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-        for p in netfs.creators() {
-            if !procs::alive(p) {
-                netfs.process_exited(p);
-            }
-        }
+/// Lets the mount hold as many files as it may: it keeps a pidfd open for each process
+/// that has sockets, and the default soft limit (1024) is small for a system-wide `/net`.
+/// Only the soft limit moves, up to the hard one; nothing in the mount uses `select(2)`.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! FUSE tells the file system which thread made a request. When that request creates a
 //! socket, `/proc` says which process (thread group) the thread belongs to, so that the
-//! socket lives as long as that process, and when that process started, to tell it from a
-//! later one with the same pid; and, for the reaper, whether that process still runs.
-//! Whether a request's caller was interrupted the kernel says (`FUSE_INTERRUPT`).
+//! socket lives as long as that process (see `exits`), and when that process started, to
+//! tell it from a later one with the same pid. It is read only on that request's path:
+//! whether a process has exited, or a request's caller was interrupted, the kernel says
+//! (a pidfd, `FUSE_INTERRUPT`).
 
 use ksock_netfs::ProcId;
 use std::fs;
