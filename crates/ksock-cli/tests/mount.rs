@@ -616,6 +616,8 @@ fn ls_shows_modes_owners_and_sizes() {
         wc -c < $N/$id/status
         stat -c '%u %a' $N/$id
         "#);
+    // The socket ends with the shell that created it: everything about it is seen from
+    // the script.
     let text = out.ok();
     // The id comes from the shell itself: once it exits, its socket ends, so listing the
     // tree afterwards would race the end of the socket.

@@ -1,12 +1,13 @@
 //! The FUSE file system: each FUSE operation mapped onto the namespace.
 
+use crate::exits::Exits;
 use crate::park::Exec;
 use bytes::Bytes;
 use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, KernelConfig, LockOwner, OpenAccMode, OpenFlags, PollEvents, PollFlags, PollNotifier,
     ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyPoll, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    ReplyPoll, ReplyWrite, Request, RequestId, TimeOrNow, WriteFlags,
 };
 use ksock::{Errno, Events};
 use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode, SockFile};
@@ -293,6 +294,7 @@ pub(crate) struct KsockFs {
     fs: NetFs,
     files: Arc<Files>,
     exec: Arc<Exec>,
+    exits: Arc<Exits>,
 }
 
 /// Socket directories asked of the namespace per `readdir` reply (a 4 KiB reply holds
@@ -300,8 +302,13 @@ pub(crate) struct KsockFs {
 const READDIR_BATCH: usize = 512;
 
 impl KsockFs {
-    pub(crate) fn new(fs: NetFs, files: Arc<Files>, exec: Arc<Exec>) -> KsockFs {
-        KsockFs { fs, files, exec }
+    pub(crate) fn new(fs: NetFs, files: Arc<Files>, exec: Arc<Exec>, exits: Arc<Exits>) -> KsockFs {
+        KsockFs {
+            fs,
+            files,
+            exec,
+            exits,
+        }
     }
 
     pub(crate) fn files() -> Arc<Files> {
@@ -334,6 +341,18 @@ impl Filesystem for KsockFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // A record larger than one write request would be split: allow large ones.
         let _ = config.set_max_write(MAX_WRITE);
+        Ok(())
+    }
+
+    /// `FUSE_INTERRUPT`: the caller of request `unique` got a signal (one it catches, or a
+    /// fatal one, or a stop). A parked request is answered with `EINTR`, and the kernel
+    /// returns that to the caller, which runs its handler or dies (`request_wait_answer` in
+    /// `fs/fuse/dev.c`). Linux's own sockets return `-ERESTARTSYS` there, restarting the call
+    /// after an `SA_RESTART` handler or a stop; a FUSE reply cannot (errors at or below -512
+    /// are refused by `fuse_dev_do_write`), so the caller sees `EINTR` (README, "differences").
+    /// Requests that never wait are answered before any interrupt matters.
+    fn interrupt(&self, _req: &Request, unique: RequestId) -> Result<(), fuser::Errno> {
+        self.exec.interrupt(unique.0);
         Ok(())
     }
 
@@ -437,11 +456,19 @@ impl Filesystem for KsockFs {
         let files = self.files.clone();
         let fs = self.fs.clone();
         let who = cred(req);
+        // A factory creates a socket that lives as long as the opening process: watch that
+        // process for its exit, while the opening thread still waits for this answer.
+        let creator = (matches!(Node::from_ino(ino.0), Some(Node::Factory { .. }))
+            && req.pid() != 0)
+            .then(|| (self.exits.clone(), req.pid()));
         self.exec.spawn(
-            req.pid(),
+            req.unique().0,
             self.fs.open(ino.0, mode, who),
             move |r| match r {
                 Ok(h) => {
+                    if let Some((exits, tid)) = creator {
+                        exits.watch(tid);
+                    }
                     let flags = fopen(&h);
                     // The inode's attributes as the file is opened (an `accept` file whose
                     // listener has already gone keeps the node's own).
@@ -481,7 +508,7 @@ impl Filesystem for KsockFs {
         }
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
         self.exec.spawn(
-            req.pid(),
+            req.unique().0,
             f.handle.read(size as usize, nonblock),
             move |r| match r {
                 Ok(b) => reply.data(&b),
@@ -522,7 +549,7 @@ impl Filesystem for KsockFs {
             nonblock,
             sent.clone(),
         );
-        self.exec.spawn(req.pid(), fut, move |r| match r {
+        self.exec.spawn(req.unique().0, fut, move |r| match r {
             Ok(n) => reply.written((done + n) as u32),
             Err(e) => match sent.load(Ordering::Acquire) {
                 0 => reply.error(errno(e)),

@@ -7,12 +7,21 @@
 //!   `accept` or `listen`, a ctl `connect` on a full backlog) is parked with its reply
 //!   (fuser's replies are `Send`) and answered when the core wakes it;
 //! - a driver thread polls woken operations and sends their replies;
-//! - a reaper thread ends the sockets of processes that have exited, and answers (with
-//!   `EINTR`) the parked requests of threads that are being killed or have a caught signal
-//!   pending. fuser does not implement `FUSE_INTERRUPT`, so without this a process killed in
-//!   a blocking read would stay in uninterruptible sleep until the socket had data; with it,
-//!   the kill completes and the process's files are closed as usual, and a signal handler
-//!   (Python's `KeyboardInterrupt`, say) runs.
+//! - an exits thread waits (epoll) on a pidfd for each process that created sockets, and
+//!   ends its sockets when the whole process has exited (see `exits`).
+//!
+//! When the caller of a parked request gets a signal (one it catches, a fatal one, a stop),
+//! the kernel sends `FUSE_INTERRUPT` and the request is answered with `EINTR` at once: the
+//! caller's handler runs (Python's `KeyboardInterrupt`, say), or the kill completes and the
+//! process's files are closed as usual. fuser 0.18 answers interrupts `ENOSYS`, after which
+//! the kernel would never send another and a killed caller would sleep, unkillable, until
+//! its socket had data; the workspace uses fuser patched to hand them to the file system
+//! (`vendor/fuser/PATCHES.md`). So nothing wakes on behalf of a parked request: it costs
+//! memory, not CPU, until its socket, its caller or the mount does something.
+//!
+//! Since a FUSE reply cannot be `ERESTARTSYS`, a socket call interrupted by a handler
+//! installed with `SA_RESTART`, or by a stop and continue, returns `EINTR` where Linux would
+//! restart it.
 //!
 //! Socket files (`ctl`, `data`, factories, `accept`, `listen`) are opened with
 //! `FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES` and
@@ -30,11 +39,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod exits;
 mod fs;
 mod mountpoint;
 mod park;
 pub mod procs;
 
+use exits::Exits;
 use fs::{Files, KsockFs};
 use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 use ksock::{Errno, Stack};
@@ -44,14 +55,7 @@ use parking_lot::Mutex;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-
-/// How often the reaper wakes; parked requests are checked on their own schedule (see
-/// `park`), the creators of sockets every [`CREATOR_EVERY`] ticks.
-const TICK: Duration = Duration::from_millis(20);
-const CREATOR_EVERY: u32 = 5;
 
 /// How to mount.
 #[derive(Clone, Debug)]
@@ -133,6 +137,7 @@ pub struct Mount {
     dir: PathBuf,
     netfs: NetFs,
     exec: Arc<Exec>,
+    exits: Arc<Exits>,
     files: Arc<Files>,
     unmounter: Unmounter,
     session: Option<JoinHandle<io::Result<()>>>,
@@ -157,6 +162,17 @@ impl Mount {
     /// How many requests are parked, waiting for their socket.
     pub fn parked(&self) -> usize {
         self.exec.parked_count()
+    }
+
+    /// How many parked requests the kernel has interrupted (`FUSE_INTERRUPT`: their caller
+    /// got a signal), so far.
+    pub fn interrupts(&self) -> u64 {
+        self.exec.interrupts()
+    }
+
+    /// How many processes are watched for their exit (those that created sockets and run).
+    pub fn watched(&self) -> usize {
+        self.exits.len()
     }
 
     /// A handle that unmounts from another thread (a signal handler thread, say).
@@ -219,7 +235,15 @@ pub fn clear_stale_mount(dir: &Path) {
 pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount> {
     clear_stale_mount(dir);
     mountpoint::check(dir, opts.nonempty)?;
+    raise_fd_limit();
     let exec = Exec::start()?;
+    let exits = match Exits::start(netfs.clone()) {
+        Ok(x) => x,
+        Err(e) => {
+            exec.stop();
+            return Err(e);
+        }
+    };
     let files = KsockFs::files();
     let mut config = Config::default();
     config.mount_options = vec![
@@ -237,11 +261,12 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
     };
     config.n_threads = Some(opts.threads.max(1));
     config.clone_fd = true;
-    let fsys = KsockFs::new(netfs.clone(), files.clone(), exec.clone());
+    let fsys = KsockFs::new(netfs.clone(), files.clone(), exec.clone(), exits.clone());
     let mut session = match Session::new(fsys, dir, &config) {
         Ok(s) => s,
         Err(e) => {
             exec.stop();
+            exits.stop();
             let hint = if !Path::new("/dev/fuse").exists() {
                 " (/dev/fuse is missing: load the fuse module, or give the container the device)"
             } else if !nix::unistd::geteuid().is_root() {
@@ -259,16 +284,9 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
         dir: dir.to_path_buf(),
         inner: Arc::new(Mutex::new(Some(session.unmount_callable()))),
     };
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let reaper = {
-        let netfs = netfs.clone();
-        let exec = exec.clone();
-        thread::Builder::new()
-            .name("ksock-reaper".into())
-            .spawn(move || reap(netfs, exec, stop_rx))?
-    };
     let session = {
         let exec = exec.clone();
+        let exits = exits.clone();
         let files = files.clone();
         thread::Builder::new()
             .name("ksock-session".into())
@@ -276,8 +294,7 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
                 let r = session.run();
                 // The connection is gone: nothing parked can be answered any more.
                 exec.cancel_all(Errno::EINTR);
-                let _ = stop_tx.send(());
-                let _ = reaper.join();
+                exits.stop();
                 exec.stop();
                 files.clear();
                 r
@@ -287,41 +304,21 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
         dir: dir.to_path_buf(),
         netfs,
         exec,
+        exits,
         files,
         unmounter,
         session: Some(session),
     })
 }
 
-/// The reaper: ends the sockets of exited processes, and answers the parked requests of
-/// threads that are being killed.
-fn reap(netfs: NetFs, exec: Arc<Exec>, stop: mpsc::Receiver<()>) {
-    let mut tick = 0u32;
-    loop {
-        match stop.recv_timeout(TICK) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-        tick = tick.wrapping_add(1);
-        if tick.is_multiple_of(CREATOR_EVERY) {
-            for p in netfs.creators() {
-                if !procs::alive(p) {
-                    netfs.process_exited(p);
-                }
-            }
-        }
-        let now = Instant::now();
-        let mut checked: std::collections::HashMap<u32, bool> = Default::default();
-        for task in exec.parked() {
-            if !task.check_due(now) {
-                continue;
-            }
-            let interrupted = *checked
-                .entry(task.tid())
-                .or_insert_with(|| procs::interrupted(task.tid()));
-            if interrupted {
-                task.cancel(Errno::EINTR);
-            }
-        }
+/// Lets the mount hold as many files as it may: it keeps a pidfd open for each process
+/// that has sockets, and the default soft limit (1024) is small for a system-wide `/net`.
+/// Only the soft limit moves, up to the hard one; nothing in the mount uses `select(2)`.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
     }
 }

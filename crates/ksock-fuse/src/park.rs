@@ -5,8 +5,17 @@
 //! nothing but memory) and the worker goes back to the kernel. The core wakes the task
 //! through its waker when the socket changes; the waker only queues the task for the driver
 //! thread, which polls it again and, once it is ready, sends the reply. A task can also be
-//! cancelled (the requesting process is being killed, the mount is going away): its reply is
-//! then answered with an error at once.
+//! cancelled (its caller got a signal and the kernel sent `FUSE_INTERRUPT`, the mount is
+//! going away): its reply is then answered with an error at once.
+//!
+//! Tasks are known by the FUSE request's unique id, which is how an interrupt names its
+//! request. Requests run on several FUSE threads, so an interrupt can be handled before
+//! the thread that read its request has parked it; it is then remembered (a bounded list,
+//! [`EARLY`]) and the task is cancelled as it parks. The other way out, answering the
+//! interrupt `EAGAIN` so that the kernel sends it again, would have FUSE threads bounce it
+//! back and forth until the request is parked. A request answered before its interrupt is
+//! simply answered; its remembered id is harmless, since the kernel never reuses one on a
+//! connection.
 //!
 //! The task's state machine makes wake-ups impossible to lose: a wake while the task is
 //! being polled marks it to be polled again.
@@ -22,13 +31,12 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use ksock::{Errno, Result};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Weak};
 use std::task::Wake;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
 /// Something to poll until done, that can be told to give up.
 pub(crate) trait Job: Send {
@@ -77,34 +85,23 @@ enum State {
     Done,
 }
 
-/// How often a parked task's requester is checked: first soon, then less and less often.
-const FIRST_CHECK: Duration = Duration::from_millis(20);
-const MAX_CHECK: Duration = Duration::from_millis(500);
+/// How many interrupts that found no parked request are remembered. One is needed only
+/// for the moment between a FUSE thread reading a request and parking it, so the list
+/// holds mostly interrupts of requests answered meanwhile; the oldest go first.
+pub(crate) const EARLY: usize = 1024;
 
 pub(crate) struct Task {
+    /// The FUSE request's unique id.
     id: u64,
-    /// The thread that made the request.
-    tid: u32,
     exec: Weak<Exec>,
     state: Mutex<State>,
     registered: AtomicBool,
-    check: Mutex<(Instant, Duration)>,
 }
 
 impl Task {
-    pub(crate) fn tid(&self) -> u32 {
-        self.tid
-    }
-
-    /// Whether the requester should be checked now; if so, schedules the next check.
-    pub(crate) fn check_due(&self, now: Instant) -> bool {
-        let mut c = self.check.lock();
-        if now < c.0 {
-            return false;
-        }
-        c.1 = (c.1 * 2).min(MAX_CHECK);
-        c.0 = now + c.1;
-        true
+    #[cfg(test)]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     fn drive(self: &Arc<Self>, mut job: Box<dyn Job>) {
@@ -192,10 +189,21 @@ impl Task {
         let Some(exec) = self.exec.upgrade() else {
             return;
         };
-        exec.parked.lock().insert(self.id, self.clone());
+        let interrupted = {
+            let mut p = exec.parked.lock();
+            let early = p.early_remove(self.id);
+            if !early {
+                p.tasks.insert(self.id, self.clone());
+            }
+            early
+        };
+        if interrupted {
+            exec.interrupts.fetch_add(1, Ordering::Relaxed);
+            return self.cancel(Errno::EINTR);
+        }
         // The task may have finished on the driver before it was listed here.
         if matches!(*self.state.lock(), State::Done) {
-            exec.parked.lock().remove(&self.id);
+            exec.parked.lock().tasks.remove(&self.id);
         }
     }
 
@@ -203,7 +211,7 @@ impl Task {
         if self.registered.load(Ordering::Acquire)
             && let Some(exec) = self.exec.upgrade()
         {
-            let gone = exec.parked.lock().remove(&self.id);
+            let gone = exec.parked.lock().tasks.remove(&self.id);
             drop(gone);
         }
     }
@@ -278,11 +286,41 @@ fn driving(f: impl FnOnce()) {
     WOKEN.with(|w| *w.borrow_mut() = None);
 }
 
+/// The parked tasks, and the interrupts that came before their task was parked.
+#[derive(Default)]
+struct Parked {
+    tasks: HashMap<u64, Arc<Task>>,
+    early: HashSet<u64>,
+    early_order: VecDeque<u64>,
+}
+
+impl Parked {
+    fn early_insert(&mut self, id: u64) {
+        if !self.early.insert(id) {
+            return;
+        }
+        self.early_order.push_back(id);
+        while self.early_order.len() > EARLY {
+            if let Some(old) = self.early_order.pop_front() {
+                self.early.remove(&old);
+            }
+        }
+    }
+
+    fn early_remove(&mut self, id: u64) -> bool {
+        if !self.early.remove(&id) {
+            return false;
+        }
+        self.early_order.retain(|&i| i != id);
+        true
+    }
+}
+
 /// The parked tasks and the thread that drives them when woken.
 pub(crate) struct Exec {
     tx: Sender<Msg>,
-    next: AtomicU64,
-    parked: Mutex<HashMap<u64, Arc<Task>>>,
+    parked: Mutex<Parked>,
+    interrupts: AtomicU64,
     driver: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -291,8 +329,8 @@ impl Exec {
         let (tx, rx) = channel();
         let exec = Arc::new(Exec {
             tx,
-            next: AtomicU64::new(1),
-            parked: Mutex::new(HashMap::new()),
+            parked: Mutex::new(Parked::default()),
+            interrupts: AtomicU64::new(0),
             driver: Mutex::new(None),
         });
         let t = thread::Builder::new()
@@ -302,24 +340,22 @@ impl Exec {
         Ok(exec)
     }
 
-    /// Runs `fut` for the thread `tid`; `done` gets its result, or the error it is cancelled
-    /// with. The first poll happens here.
-    pub(crate) fn spawn<T, F, D>(self: &Arc<Self>, tid: u32, fut: F, done: D)
+    /// Runs `fut` for the FUSE request `unique`; `done` gets its result, or the error it is
+    /// cancelled with. The first poll happens here.
+    pub(crate) fn spawn<T, F, D>(self: &Arc<Self>, unique: u64, fut: F, done: D)
     where
         T: 'static,
         F: Future<Output = Result<T>> + Send + 'static,
         D: FnOnce(Result<T>) + Send + 'static,
     {
         let task = Arc::new(Task {
-            id: self.next.fetch_add(1, Ordering::Relaxed),
-            tid,
+            id: unique,
             exec: Arc::downgrade(self),
             state: Mutex::new(State::Running {
                 again: false,
                 cancel: None,
             }),
             registered: AtomicBool::new(false),
-            check: Mutex::new((Instant::now() + FIRST_CHECK, FIRST_CHECK)),
         });
         let job = Box::new(ReplyJob {
             fut: Box::pin(fut),
@@ -330,12 +366,34 @@ impl Exec {
 
     /// The tasks waiting now.
     pub(crate) fn parked(&self) -> Vec<Arc<Task>> {
-        self.parked.lock().values().cloned().collect()
+        self.parked.lock().tasks.values().cloned().collect()
     }
 
     /// How many tasks wait.
     pub(crate) fn parked_count(&self) -> usize {
-        self.parked.lock().len()
+        self.parked.lock().tasks.len()
+    }
+
+    /// The kernel interrupts the request `unique` (`FUSE_INTERRUPT`: its caller got a
+    /// signal): a parked task is answered with `EINTR` now, one not parked yet as it parks.
+    pub(crate) fn interrupt(&self, unique: u64) {
+        let task = {
+            let mut p = self.parked.lock();
+            let task = p.tasks.get(&unique).cloned();
+            if task.is_none() {
+                p.early_insert(unique);
+            }
+            task
+        };
+        if let Some(t) = task {
+            self.interrupts.fetch_add(1, Ordering::Relaxed);
+            t.cancel(Errno::EINTR);
+        }
+    }
+
+    /// How many parked requests were interrupted.
+    pub(crate) fn interrupts(&self) -> u64 {
+        self.interrupts.load(Ordering::Relaxed)
     }
 
     /// Cancels every waiting task with `e`.
@@ -371,6 +429,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc;
+    use std::time::{Duration, Instant};
 
     /// A future that is ready once `flag` is set, and records its waker.
     struct Gate {
@@ -462,7 +521,7 @@ mod tests {
         });
         let parked = exec.parked();
         assert_eq!(parked.len(), 1);
-        assert_eq!(parked[0].tid(), 9);
+        assert_eq!(parked[0].id(), 9);
         parked[0].cancel(Errno::EINTR);
         assert_eq!(rx.recv().unwrap(), Err(Errno::EINTR));
         // A late wake-up finds nothing to do.
@@ -500,16 +559,56 @@ mod tests {
     }
 
     #[test]
-    fn check_backs_off() {
+    fn an_interrupt_answers_a_parked_task_with_eintr() {
         let exec = Exec::start().unwrap();
+        let (tx, rx) = mpsc::channel();
         let (g, _open, _w) = gate();
-        exec.spawn(1, g, |_| {});
-        let t = exec.parked().remove(0);
-        let later = Instant::now() + Duration::from_millis(25);
-        assert!(t.check_due(later));
-        assert!(!t.check_due(later + Duration::from_millis(30)));
-        assert!(t.check_due(later + Duration::from_millis(45)));
+        let tx2 = tx.clone();
+        exec.spawn(4, g, move |r| tx2.send((4, r)).unwrap());
+        let (g, _open2, _w2) = gate();
+        exec.spawn(6, g, move |r| tx.send((6, r)).unwrap());
+        exec.interrupt(6);
+        assert_eq!(rx.recv().unwrap(), (6, Err(Errno::EINTR)));
+        assert!(rx.try_recv().is_err(), "the other request waits on");
+        assert_eq!(exec.parked_count(), 1);
+        assert_eq!(exec.interrupts(), 1);
         exec.cancel_all(Errno::EINTR);
+        exec.stop();
+    }
+
+    #[test]
+    fn an_interrupt_that_comes_first_cancels_the_task_as_it_parks() {
+        let exec = Exec::start().unwrap();
+        exec.interrupt(8);
+        assert_eq!(exec.interrupts(), 0);
+        // Ready at once: answered as usual.
+        let (g, open, _w) = gate();
+        open.store(true, Ordering::Release);
+        let (tx, rx) = mpsc::channel();
+        let tx2 = tx.clone();
+        exec.interrupt(10);
+        exec.spawn(10, g, move |r| tx2.send(r).unwrap());
+        assert_eq!(rx.try_recv().unwrap(), Ok(7));
+        // Would wait: cancelled instead of parked.
+        let (g, _open, _w) = gate();
+        exec.spawn(8, g, move |r| tx.send(r).unwrap());
+        assert_eq!(rx.recv().unwrap(), Err(Errno::EINTR));
+        assert_eq!(exec.parked_count(), 0);
+        assert_eq!(exec.interrupts(), 1);
+        exec.stop();
+    }
+
+    #[test]
+    fn remembered_interrupts_are_bounded() {
+        let exec = Exec::start().unwrap();
+        for id in 0..(EARLY as u64 * 3) {
+            exec.interrupt(id);
+        }
+        let p = exec.parked.lock();
+        assert_eq!(p.early.len(), EARLY);
+        assert_eq!(p.early_order.len(), EARLY);
+        assert!(p.early.contains(&(EARLY as u64 * 3 - 1)) && !p.early.contains(&0));
+        drop(p);
         exec.stop();
     }
 }

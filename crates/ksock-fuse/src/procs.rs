@@ -1,15 +1,14 @@
 //! What `/proc` says about the processes that use the mount.
 //!
-//! FUSE tells the file system which thread made a request. Two questions need `/proc`:
-//! which process created a socket (so that the socket lives as long as that process), and
-//! whether the thread behind a parked request is being killed (fuser does not implement
-//! `FUSE_INTERRUPT`, so the kernel waits, unkillable, until the request is answered).
+//! FUSE tells the file system which thread made a request. When that request creates a
+//! socket, `/proc` says which process (thread group) the thread belongs to, so that the
+//! socket lives as long as that process (see `exits`), and when that process started, to
+//! tell it from a later one with the same pid. It is read only on that request's path:
+//! whether a process has exited, or a request's caller was interrupted, the kernel says
+//! (a pidfd, `FUSE_INTERRUPT`).
 
 use ksock_netfs::ProcId;
 use std::fs;
-
-/// `SIGKILL` in the pending-signal masks of `/proc/<pid>/status` (bit `9 - 1`).
-const SIGKILL_BIT: u64 = 1 << 8;
 
 fn status(pid: u32) -> Option<String> {
     fs::read_to_string(format!("/proc/{pid}/status")).ok()
@@ -41,33 +40,16 @@ pub fn resolve(tid: u32) -> Option<ProcId> {
     Some(ProcId { pid, start })
 }
 
-/// Whether the process still runs (not exited, not a zombie, not a newer process with the
-/// same pid).
-pub fn alive(p: ProcId) -> bool {
-    matches!(stat(p.pid), Some((state, start)) if start == p.start && !matches!(state, 'Z' | 'X'))
+/// When the process `pid` started, if there is one (a zombie still is).
+pub fn start_of(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
 }
 
-/// Whether the request of thread `tid` should be given up, as the kernel would have asked
-/// with `FUSE_INTERRUPT`: the thread is gone, it is being killed (`SIGKILL` pending: also
-/// the case for any signal whose default action kills), or a signal it catches and does not
-/// block is pending (its handler can run once the request is answered with `EINTR`).
-pub fn interrupted(tid: u32) -> bool {
-    let Some(st) = status(tid) else {
-        return true;
-    };
-    if matches!(
-        field(&st, "State").and_then(|s| s.chars().next()),
-        Some('Z' | 'X')
-    ) {
-        return true;
-    }
-    let mask = |k: &str| {
-        field(&st, k)
-            .and_then(|v| u64::from_str_radix(v, 16).ok())
-            .unwrap_or(0)
-    };
-    let pending = mask("SigPnd") | mask("ShdPnd");
-    pending & SIGKILL_BIT != 0 || pending & mask("SigCgt") & !mask("SigBlk") != 0
+/// Whether the process still runs (not exited, not a zombie, not a newer process with the
+/// same pid). A zombie leader whose other threads still run counts as exited here; the
+/// mount itself goes by pidfds, which wait for the whole thread group.
+pub fn alive(p: ProcId) -> bool {
+    matches!(stat(p.pid), Some((state, start)) if start == p.start && !matches!(state, 'Z' | 'X'))
 }
 
 #[cfg(test)]
@@ -85,7 +67,7 @@ mod tests {
             pid: me,
             start: p.start + 1
         }));
-        assert!(!interrupted(me));
+        assert_eq!(start_of(me), Some(p.start));
         // A thread resolves to its process.
         let (tid, from_thread) = std::thread::spawn(|| {
             let tid = nix::unistd::gettid().as_raw() as u32;
@@ -109,6 +91,6 @@ mod tests {
         drop(child.stdin.take());
         child.wait().unwrap();
         assert!(!alive(p));
-        assert!(interrupted(child.id()));
+        assert_ne!(start_of(p.pid), Some(p.start), "reaped");
     }
 }

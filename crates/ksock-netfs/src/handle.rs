@@ -133,6 +133,9 @@ impl Handle {
             };
             match poll_fn(|cx| sock.poll_recv_chain(cx, max, flags)).await {
                 Ok((chain, _info)) => Ok(chain.into_bytes()),
+                // Its socket ended (`hangup`) while the file was open: end of file, as a
+                // pipe whose writer is gone, until the file is closed.
+                Err(e) if e == Errno::EBADF && sock.is_closed() => Ok(Bytes::new()),
                 Err(e) => {
                     h.fs.record_errno(sock, "read", e);
                     Err(e)
@@ -172,7 +175,11 @@ impl Handle {
                 }
                 HandleKind::Data => {
                     let sock = h.data_sock()?;
-                    let r = send(sock, data, nonblock, &sent).await;
+                    let r = match send(sock, data, nonblock, &sent).await {
+                        // Its socket ended while the file was open: nobody to send to.
+                        Err(e) if e == Errno::EBADF && sock.is_closed() => Err(Errno::EPIPE),
+                        r => r,
+                    };
                     if let Err(e) = r {
                         h.fs.record_errno(sock, "write", e);
                     }
@@ -192,7 +199,10 @@ impl Handle {
             return None;
         }
         let sock = self.sock.as_ref()?;
-        let r = sock.sendmsg(&mut &data[..], None, MsgFlags::DONTWAIT);
+        let r = match sock.sendmsg(&mut &data[..], None, MsgFlags::DONTWAIT) {
+            Err(e) if e == Errno::EBADF && sock.is_closed() => Err(Errno::EPIPE),
+            r => r,
+        };
         if let Err(e) = r {
             self.fs.record_errno(sock, "write", e);
         }

@@ -382,3 +382,19 @@ def text(path):
     with open(path) as f:
         return f.read()
 "#;
+
+impl Net {
+    /// The pid of the `ksock mount` process.
+    pub fn server_pid(&self) -> u32 {
+        self.server.as_ref().expect("a server").id()
+    }
+
+    /// Like [`Net::spawn_py`], with the script's stdin piped to the test.
+    pub fn spawn_py_with_stdin(&self, script: &str) -> Child {
+        self.command("python3")
+            .args(["-c", &format!("{PY_PRELUDE}\n{script}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn python3 (is it installed?)")
+    }
+}
