@@ -1,7 +1,6 @@
 //! The FUSE file system: each FUSE operation mapped onto the namespace.
 
 use crate::exits::Exits;
-use crate::park::Exec;
 use bytes::Bytes;
 use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
@@ -10,6 +9,7 @@ use fuser::{
     ReplyPoll, ReplyWrite, Request, RequestId, TimeOrNow, WriteFlags,
 };
 use ksock::{Errno, Events};
+use ksock_netfs::park::Exec;
 use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode, SockFile};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -314,27 +314,6 @@ impl KsockFs {
     pub(crate) fn files() -> Arc<Files> {
         Arc::new(Files::new())
     }
-
-    fn dir_parent(&self, node: Node) -> u64 {
-        match node {
-            Node::SockDir { id } => self
-                .fs
-                .getattr(node.ino())
-                .ok()
-                .and_then(|_| self.fs.stack().get(id))
-                .and_then(|s| {
-                    self.fs
-                        .stack()
-                        .families()
-                        .iter()
-                        .position(|f| f.domain() == s.domain())
-                })
-                .map_or(Node::Root.ino(), |fam| {
-                    Node::Family { fam: fam as u8 }.ino()
-                }),
-            _ => Node::Root.ino(),
-        }
-    }
 }
 
 impl Filesystem for KsockFs {
@@ -630,7 +609,7 @@ impl Filesystem for KsockFs {
         if offset < 1 && reply.add(ino, 1, FileType::Directory, ".") {
             return reply.ok();
         }
-        if offset < 2 && reply.add(INodeNo(self.dir_parent(node)), 2, FileType::Directory, "..") {
+        if offset < 2 && reply.add(INodeNo(self.fs.parent(node)), 2, FileType::Directory, "..") {
             return reply.ok();
         }
         for e in entries {

@@ -42,15 +42,14 @@
 mod exits;
 mod fs;
 mod mountpoint;
-mod park;
 pub mod procs;
 
 use exits::Exits;
 use fs::{Files, KsockFs};
 use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 use ksock::{Errno, Stack};
+use ksock_netfs::park::Exec;
 use ksock_netfs::{Config as NetConfig, NetFs};
-use park::Exec;
 use parking_lot::Mutex;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -264,6 +264,19 @@ impl NetFs {
         self.inner.getattr(node)
     }
 
+    /// The inode of a directory's parent (for `..`): a socket's directory is in its
+    /// family's, a family's in the root; the root (and a socket already gone) says the root.
+    pub fn parent(&self, dir: Node) -> u64 {
+        match dir {
+            Node::SockDir { id } => self
+                .inner
+                .sock(id)
+                .and_then(|s| self.inner.family_of(&s))
+                .map_or(Node::Root.ino(), |(fam, _)| Node::Family { fam }.ino()),
+            _ => Node::Root.ino(),
+        }
+    }
+
     /// Resolves a path relative to the root (`"local/7/data:n"`, leading `/` optional).
     pub fn resolve(&self, path: &str, cred: &Cred) -> Result<Attr> {
         let mut attr = self.getattr(Node::Root.ino())?;

@@ -47,6 +47,7 @@ pub mod exec;
 mod fs;
 mod handle;
 mod node;
+pub mod park;
 pub mod status;
 
 pub use fs::{

@@ -145,6 +145,12 @@ fn tree_lists_families_factories_and_sockets() {
 fn lookups_and_flags() {
     let net = Net::new();
     let (h, dir) = net.socket("stream");
+    // `..` of a socket's directory is its family's directory; of a family's, the root.
+    let sockdir = net.fs.resolve(&dir, &ME).unwrap();
+    let family = net.fs.resolve("/local", &ME).unwrap();
+    let root = net.fs.resolve("/", &ME).unwrap();
+    assert_eq!(net.fs.parent(sockdir.node), family.ino);
+    assert_eq!(net.fs.parent(family.node), root.ino);
     for (path, want) in [
         ("/nosuch", Errno::ENOENT),
         ("/local/nosuch", Errno::ENOENT),

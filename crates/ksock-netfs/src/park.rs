@@ -1,21 +1,24 @@
-//! Parked replies: operations that must wait never hold a FUSE worker thread.
+//! Parked requests: a file-face transport (FUSE, 9P) answers each request that may wait
+//! without holding a thread while it waits.
 //!
-//! Each request that may wait becomes a [`Task`]: the namespace's future plus the FUSE reply
-//! it will answer. The worker polls it once; if it is not ready the task is parked (it holds
-//! nothing but memory) and the worker goes back to the kernel. The core wakes the task
-//! through its waker when the socket changes; the waker only queues the task for the driver
-//! thread, which polls it again and, once it is ready, sends the reply. A task can also be
-//! cancelled (its caller got a signal and the kernel sent `FUSE_INTERRUPT`, the mount is
-//! going away): its reply is then answered with an error at once.
+//! Each request that may wait becomes a [`Task`]: a namespace future (an open, a read, a
+//! write of a [`Handle`](crate::Handle)) plus the callback that answers the request
+//! (a FUSE reply, a 9P `R` message). [`Exec::spawn`] polls it once on the calling thread;
+//! if it is not ready the task is parked (it holds nothing but memory) and the thread goes
+//! back to its transport. The core wakes the task through its waker when the socket
+//! changes; the waker only queues the task for the driver thread, which polls it again and,
+//! once it is ready, answers. A task can also be cancelled: its caller was interrupted
+//! (FUSE's `FUSE_INTERRUPT`, 9P's `Tflush`: [`Exec::interrupt`]), or the transport is going
+//! away ([`Exec::cancel_all`]); it is then answered with an error at once, and the future is
+//! dropped, which leaves no effect behind (a dropped accept future dequeues nothing).
 //!
-//! Tasks are known by the FUSE request's unique id, which is how an interrupt names its
-//! request. Requests run on several FUSE threads, so an interrupt can be handled before
-//! the thread that read its request has parked it; it is then remembered (a bounded list,
-//! [`EARLY`]) and the task is cancelled as it parks. The other way out, answering the
-//! interrupt `EAGAIN` so that the kernel sends it again, would have FUSE threads bounce it
-//! back and forth until the request is parked. A request answered before its interrupt is
-//! simply answered; its remembered id is harmless, since the kernel never reuses one on a
-//! connection.
+//! Tasks are known by the transport's request id (FUSE's unique id, a 9P connection's tag
+//! made unique), which is how an interrupt names its request. Requests may run on several
+//! threads, so an interrupt can be handled before the thread that read its request has
+//! parked it; it is then remembered (a bounded list, [`EARLY`]) and the task is cancelled
+//! as it parks. A request answered before its interrupt is simply answered; its remembered
+//! id is harmless as long as the transport never reuses an id while it may be remembered
+//! (FUSE never reuses one on a connection).
 //!
 //! The task's state machine makes wake-ups impossible to lose: a wake while the task is
 //! being polled marks it to be polled again.
@@ -23,8 +26,9 @@
 //! A task woken while a thread drives another task is answered by that thread, right after
 //! the task it drives: a write that fills a waiting reader's socket answers that read too,
 //! after its own reply, without a thread switch (and nothing recurses: woken tasks are
-//! collected first). Tasks woken anywhere else (a file closing, the reaper, the mount going
-//! away) go to the driver thread, so no waker runs a reply under another part's lock.
+//! collected first). Tasks woken anywhere else (a file closing, a process exiting, the
+//! transport going away) go to the driver thread, so no waker runs a reply under another
+//! part's lock.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -44,7 +48,7 @@ pub(crate) trait Job: Send {
     fn cancel(self: Box<Self>, e: Errno);
 }
 
-/// A future and what to do with its result (answer the FUSE reply).
+/// A future and what to do with its result (answer the transport's request).
 struct ReplyJob<F, D> {
     fut: Pin<Box<F>>,
     done: Option<D>,
@@ -86,12 +90,13 @@ enum State {
 }
 
 /// How many interrupts that found no parked request are remembered. One is needed only
-/// for the moment between a FUSE thread reading a request and parking it, so the list
+/// for the moment between a thread reading a request and parking it, so the list
 /// holds mostly interrupts of requests answered meanwhile; the oldest go first.
-pub(crate) const EARLY: usize = 1024;
+pub const EARLY: usize = 1024;
 
-pub(crate) struct Task {
-    /// The FUSE request's unique id.
+/// One parked request: its future and its answer, known by its request id.
+pub struct Task {
+    /// The transport's request id.
     id: u64,
     exec: Weak<Exec>,
     state: Mutex<State>,
@@ -99,8 +104,9 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// Its request id.
     #[cfg(test)]
-    pub(crate) fn id(&self) -> u64 {
+    pub fn id(&self) -> u64 {
         self.id
     }
 
@@ -164,7 +170,7 @@ impl Task {
     }
 
     /// Gives up: the reply is answered with `e` now, or as soon as a running poll ends.
-    pub(crate) fn cancel(self: &Arc<Self>, e: Errno) {
+    pub fn cancel(self: &Arc<Self>, e: Errno) {
         let mut st = self.state.lock();
         match core::mem::replace(&mut *st, State::Done) {
             State::Idle(job) | State::Queued(job) => {
@@ -317,7 +323,7 @@ impl Parked {
 }
 
 /// The parked tasks and the thread that drives them when woken.
-pub(crate) struct Exec {
+pub struct Exec {
     tx: Sender<Msg>,
     parked: Mutex<Parked>,
     interrupts: AtomicU64,
@@ -325,7 +331,8 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
-    pub(crate) fn start() -> std::io::Result<Arc<Exec>> {
+    /// Starts an executor and its driver thread (which ends with [`stop`](Exec::stop)).
+    pub fn start() -> std::io::Result<Arc<Exec>> {
         let (tx, rx) = channel();
         let exec = Arc::new(Exec {
             tx,
@@ -340,9 +347,9 @@ impl Exec {
         Ok(exec)
     }
 
-    /// Runs `fut` for the FUSE request `unique`; `done` gets its result, or the error it is
+    /// Runs `fut` for the request `unique`; `done` gets its result, or the error it is
     /// cancelled with. The first poll happens here.
-    pub(crate) fn spawn<T, F, D>(self: &Arc<Self>, unique: u64, fut: F, done: D)
+    pub fn spawn<T, F, D>(self: &Arc<Self>, unique: u64, fut: F, done: D)
     where
         T: 'static,
         F: Future<Output = Result<T>> + Send + 'static,
@@ -365,18 +372,19 @@ impl Exec {
     }
 
     /// The tasks waiting now.
-    pub(crate) fn parked(&self) -> Vec<Arc<Task>> {
+    pub fn parked(&self) -> Vec<Arc<Task>> {
         self.parked.lock().tasks.values().cloned().collect()
     }
 
     /// How many tasks wait.
-    pub(crate) fn parked_count(&self) -> usize {
+    pub fn parked_count(&self) -> usize {
         self.parked.lock().tasks.len()
     }
 
-    /// The kernel interrupts the request `unique` (`FUSE_INTERRUPT`: its caller got a
-    /// signal): a parked task is answered with `EINTR` now, one not parked yet as it parks.
-    pub(crate) fn interrupt(&self, unique: u64) {
+    /// The transport interrupts the request `unique` (FUSE's `FUSE_INTERRUPT`: its caller
+    /// got a signal; 9P's `Tflush`): a parked task is answered with `EINTR` now and its
+    /// future dropped, one not parked yet as it parks.
+    pub fn interrupt(&self, unique: u64) {
         let task = {
             let mut p = self.parked.lock();
             let task = p.tasks.get(&unique).cloned();
@@ -392,19 +400,19 @@ impl Exec {
     }
 
     /// How many parked requests were interrupted.
-    pub(crate) fn interrupts(&self) -> u64 {
+    pub fn interrupts(&self) -> u64 {
         self.interrupts.load(Ordering::Relaxed)
     }
 
     /// Cancels every waiting task with `e`.
-    pub(crate) fn cancel_all(&self, e: Errno) {
+    pub fn cancel_all(&self, e: Errno) {
         for t in self.parked() {
             t.cancel(e);
         }
     }
 
     /// Stops the driver thread (after it has run what is queued).
-    pub(crate) fn stop(&self) {
+    pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
         let t = self.driver.lock().take();
         if let Some(t) = t
