@@ -58,6 +58,15 @@ pub trait Family: Send + Sync + 'static {
     /// The addresses of its listening sockets (the `/net/<family>/addrs` file).
     fn listening(&self) -> Vec<SockAddr>;
 
+    /// Runs the family's timers that are due at `now` (nanoseconds on the stack's clock,
+    /// see [`crate::time`]) and returns when it next wants to run (`None`: no timer set).
+    /// The host calls it through [`Stack::on_timer`](crate::Stack::on_timer); a family
+    /// asks for a call with [`StackInner::schedule`](crate::stack::StackInner::schedule).
+    fn on_timer(&self, now: u64) -> Option<u64> {
+        let _ = now;
+        None
+    }
+
     /// Every address bound in its namespace (for diagnostics and leak checks).
     fn bound(&self) -> Vec<SockAddr> {
         Vec::new()

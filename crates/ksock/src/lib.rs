@@ -49,6 +49,7 @@ pub mod state;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 pub mod types;
 
 /// The README's examples, compiled and run as doc tests.

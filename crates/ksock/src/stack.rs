@@ -4,6 +4,7 @@ use crate::errno::{Errno, Result};
 use crate::family::{Family, SockRef};
 use crate::socket::{Socket, SocketInfo};
 use crate::sync::Mutex;
+use crate::time::Clock;
 use crate::types::{Cred, Domain, SockType};
 use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
@@ -22,6 +23,8 @@ pub struct StackInner {
     /// Open sockets, ordered and looked up by id (the id is not stored twice).
     table: Mutex<BTreeSet<ById>>,
     families: Mutex<Vec<Arc<dyn Family>>>,
+    /// The host's clock and timer, for families with timers (see [`crate::time`]).
+    clock: Mutex<Option<Arc<dyn Clock>>>,
 }
 
 /// A table entry: a socket, compared by its id.
@@ -57,6 +60,22 @@ impl StackInner {
     /// A fresh socket id (ids start at 1 and are never reused while the stack runs).
     pub fn alloc_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Now on the host's clock (nanoseconds), or `None` when the host gave the stack no
+    /// clock (families then keep no timers).
+    pub fn now(&self) -> Option<u64> {
+        let clock = self.clock.lock().clone();
+        clock.map(|c| c.now())
+    }
+
+    /// Asks the host to call [`Stack::on_timer`] at `at` (nanoseconds on its clock) or
+    /// soon after. Without a clock, nothing happens.
+    pub fn schedule(&self, at: u64) {
+        let clock = self.clock.lock().clone();
+        if let Some(c) = clock {
+            c.wake_at(at);
+        }
     }
 
     pub(crate) fn register(&self, s: &SockRef) {
@@ -106,8 +125,32 @@ impl Stack {
                 next_id: AtomicU64::new(1),
                 table: Mutex::new(BTreeSet::new()),
                 families: Mutex::new(Vec::new()),
+                clock: Mutex::new(None),
             }),
         }
+    }
+
+    /// The stack behind a shared reference.
+    #[cfg(feature = "std")]
+    pub(crate) fn from_inner(inner: StackRef) -> Stack {
+        Stack { inner }
+    }
+
+    /// Gives the stack the host's clock and timer (see [`crate::time`]).
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        *self.inner.clock.lock() = Some(clock);
+    }
+
+    /// Runs every family's timers that are due at `now` (nanoseconds on the stack's clock)
+    /// and returns the earliest time one wants to run next, which is also passed to the
+    /// clock. The host calls this when its timer fires.
+    pub fn on_timer(&self, now: u64) -> Option<u64> {
+        let fams = self.families();
+        let next = fams.iter().filter_map(|f| f.on_timer(now)).min();
+        if let Some(at) = next {
+            self.inner.schedule(at);
+        }
+        next
     }
 
     /// The shared state, as families see it.

@@ -34,6 +34,10 @@ pub struct LaterFamily {
     socks: Mutex<Vec<(u64, Weak<SocketCore<LaterSock>>)>>,
     /// The ids of the sockets whose connect goes on.
     pending: Arc<Mutex<Vec<u64>>>,
+    /// How long a connect may go on before it fails with `ETIMEDOUT` (needs a clock).
+    timeout: Arc<Mutex<Option<u64>>>,
+    /// When each connect under way gives up, by id.
+    deadlines: Arc<Mutex<Vec<(u64, u64)>>>,
 }
 
 impl LaterFamily {
@@ -47,10 +51,22 @@ impl LaterFamily {
         self.pending.lock().len()
     }
 
+    /// Makes connects started from now on give up with `ETIMEDOUT` after `ns`
+    /// nanoseconds of the stack's clock (a timer, driven through [`Stack::on_timer`]
+    /// (crate::Stack::on_timer)), as a TCP connect does after its retries.
+    pub fn set_connect_timeout(&self, ns: Option<u64>) {
+        *self.timeout.lock() = ns;
+    }
+
     /// Ends every connect under way with `result` (`Ok`, or the error the connect fails
     /// with, such as `ETIMEDOUT`). Returns how many it ended.
     pub fn complete(&self, result: Result<()>) -> usize {
         let ids: Vec<u64> = self.pending.lock().drain(..).collect();
+        self.finish(&ids, result)
+    }
+
+    fn finish(&self, ids: &[u64], result: Result<()>) -> usize {
+        self.deadlines.lock().retain(|(id, _)| !ids.contains(id));
         let socks: Vec<Arc<SocketCore<LaterSock>>> = {
             let mut all = self.socks.lock();
             all.retain(|(_, w)| w.strong_count() > 0);
@@ -74,6 +90,19 @@ impl LaterFamily {
 }
 
 impl Family for LaterFamily {
+    fn on_timer(&self, now: u64) -> Option<u64> {
+        let due: Vec<u64> = self
+            .deadlines
+            .lock()
+            .iter()
+            .filter(|&&(_, at)| at <= now)
+            .map(|&(id, _)| id)
+            .collect();
+        self.pending.lock().retain(|id| !due.contains(id));
+        self.finish(&due, Err(Errno::ETIMEDOUT));
+        self.deadlines.lock().iter().map(|&(_, at)| at).min()
+    }
+
     fn domain(&self) -> Domain {
         Domain::INET
     }
@@ -95,6 +124,8 @@ impl Family for LaterFamily {
         }
         let proto = LaterSock {
             pending: self.pending.clone(),
+            timeout: self.timeout.clone(),
+            deadlines: self.deadlines.clone(),
             local: None,
             peer: None,
             connected: false,
@@ -120,6 +151,8 @@ impl Family for LaterFamily {
 /// One socket of [`LaterFamily`].
 pub struct LaterSock {
     pending: Arc<Mutex<Vec<u64>>>,
+    timeout: Arc<Mutex<Option<u64>>>,
+    deadlines: Arc<Mutex<Vec<(u64, u64)>>>,
     local: Option<SockAddr>,
     peer: Option<SockAddr>,
     connected: bool,
@@ -150,6 +183,13 @@ impl Protocol for LaterSock {
         }
         self.peer = Some(addr.clone());
         self.pending.lock().push(cx.me().id());
+        let stack = cx.me().stack();
+        let timeout = *self.timeout.lock();
+        if let (Some(t), Some(now)) = (timeout, stack.now()) {
+            let at = now.saturating_add(t);
+            self.deadlines.lock().push((cx.me().id(), at));
+            stack.schedule(at);
+        }
         Ok(Progress::InProgress)
     }
 
@@ -198,6 +238,7 @@ impl Protocol for LaterSock {
     fn close(&mut self, cx: &mut OpCtx<'_>) {
         let me = cx.me().id();
         self.pending.lock().retain(|&id| id != me);
+        self.deadlines.lock().retain(|&(id, _)| id != me);
         self.connected = false;
     }
 
@@ -263,6 +304,61 @@ impl Protocol for LaterSock {
                 Ok(())
             }
             _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+}
+
+/// A clock that moves only when the test says (a deterministic harness for protocols with
+/// timers): [`advance`](ManualClock::advance) moves it and runs the stack's timers that
+/// came due, as a host's timer interrupt would.
+#[derive(Default)]
+pub struct ManualClock {
+    now: core::sync::atomic::AtomicU64,
+    next: Mutex<Option<u64>>,
+}
+
+impl ManualClock {
+    /// A clock at 0, given to `stack`.
+    pub fn install(stack: &crate::Stack) -> Arc<ManualClock> {
+        let c = Arc::new(ManualClock::default());
+        stack.set_clock(c.clone());
+        c
+    }
+
+    /// The earliest time a timer was asked for, if any.
+    pub fn next(&self) -> Option<u64> {
+        *self.next.lock()
+    }
+
+    /// Moves the clock `ns` nanoseconds on and runs the timers due by then (each at the
+    /// time it asked for, in order), as often as they come due.
+    pub fn advance(&self, stack: &crate::Stack, ns: u64) {
+        use core::sync::atomic::Ordering;
+        let end = self.now.load(Ordering::SeqCst).saturating_add(ns);
+        loop {
+            let due = { *self.next.lock() };
+            match due {
+                Some(at) if at <= end => {
+                    self.now.store(at, Ordering::SeqCst);
+                    *self.next.lock() = None;
+                    stack.on_timer(at);
+                }
+                _ => break,
+            }
+        }
+        self.now.store(end, Ordering::SeqCst);
+    }
+}
+
+impl crate::time::Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.now.load(core::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn wake_at(&self, at: u64) {
+        let mut next = self.next.lock();
+        if next.is_none_or(|n| at < n) {
+            *next = Some(at);
         }
     }
 }

@@ -209,3 +209,59 @@ fn options_beyond_sol_socket_go_to_the_family() {
         Err(Errno::EOPNOTSUPP)
     );
 }
+
+#[test]
+fn a_connect_gives_up_when_the_familys_timer_comes_due_on_a_manual_clock() {
+    use ksock::testing::ManualClock;
+    const SEC: u64 = 1_000_000_000;
+    let (st, fam) = stack();
+    let clock = ManualClock::install(&st);
+    fam.set_connect_timeout(Some(3 * SEC));
+    let s = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    assert_eq!(s.try_connect(&addr(80)), Err(Errno::EINPROGRESS));
+    assert_eq!(
+        clock.next(),
+        Some(3 * SEC),
+        "the family asked for its timer"
+    );
+    clock.advance(&st, 2 * SEC);
+    assert_eq!(s.state(), State::Connecting);
+    clock.advance(&st, SEC);
+    assert_eq!(s.state(), State::Closed);
+    assert_eq!(
+        s.get_option(SockOpt::Error),
+        Ok(OptVal::Int(Errno::ETIMEDOUT.raw()))
+    );
+    assert_eq!(fam.in_progress(), 0);
+    assert_eq!(clock.next(), None, "nothing left to time");
+    drop(s);
+
+    // A blocking connect, woken by the timer from the test's thread.
+    let s = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    let t = {
+        let s = s.clone();
+        thread::spawn(move || s.connect(&addr(80)))
+    };
+    until_in_progress(&fam, 1);
+    clock.advance(&st, 3 * SEC);
+    assert_eq!(t.join().unwrap(), Err(Errno::ETIMEDOUT));
+    drop(s);
+
+    // A socket closed while connecting takes its timer with it.
+    let s = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    assert_eq!(s.try_connect(&addr(80)), Err(Errno::EINPROGRESS));
+    drop(s);
+    assert_eq!(st.on_timer(u64::MAX), None);
+    assert_eq!(st.socket_count(), 0);
+}
+
+#[test]
+fn the_thread_clock_fires_the_familys_timer() {
+    let (st, fam) = stack();
+    ksock::time::ThreadClock::start(&st).unwrap();
+    fam.set_connect_timeout(Some(20_000_000));
+    let s = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    // Blocks until the clock's thread runs the timer (no time is asserted).
+    assert_eq!(s.connect(&addr(80)), Err(Errno::ETIMEDOUT));
+    assert_eq!(fam.in_progress(), 0);
+}
