@@ -9,7 +9,7 @@ use crate::addr::SockAddr;
 use crate::errno::{Errno, Result};
 use crate::event::Events;
 use crate::family::{OpCtx, Progress, Protocol};
-use crate::state::State;
+use crate::state::{Op, State};
 use crate::types::SockType;
 use alloc::sync::{Arc, Weak};
 use alloc::task::Wake;
@@ -99,42 +99,25 @@ impl Socket {
         background: bool,
         wait: bool,
     ) -> Result<Progress> {
-        let cur = l.st.current();
         if !ty.is_connection() {
             // Datagrams: connect sets (or changes) the default peer.
-            return match cur {
-                State::New => {
-                    l.st.start(State::Connecting)?;
-                    let r = l
-                        .proto
-                        .connect(cx, addr)
-                        .and_then(|p| l.st.cont(State::Connected).map(|_| p));
-                    l.st.end(r)
-                }
-                State::Bound => {
-                    l.st.start(State::Connected)?;
-                    let r = l.proto.connect(cx, addr);
-                    l.st.end(r)
-                }
-                State::Connected | State::Closing => l.proto.connect(cx, addr),
-                _ => Err(Errno::EINVAL),
-            };
+            return l.st.apply(Op::ConnectDgram, || l.proto.connect(cx, addr));
         }
+        // What depends on more than the state: the outcome of a connect this caller (or an
+        // earlier nonblocking call) left going on is reported once, and a caller that waits
+        // for the outcome waits while it goes on. The rest is the table's.
         let report = l.flags.contains(Flags::CONNECT_REPORT) && !background;
-        match cur {
-            State::Listening => return Err(Errno::EINVAL),
+        match l.st.current() {
             State::Connected | State::Closing if report => {
                 l.flags.remove(Flags::CONNECT_REPORT);
                 return Ok(Progress::Done);
             }
-            State::Connected | State::Closing => return Err(Errno::EISCONN),
             State::Connecting if wait && !background => {
                 // Wait for the outcome (the poll engine registers on this socket, which
                 // `finish_connect` notifies), and report it when it comes.
                 l.flags.insert(Flags::CONNECT_REPORT);
                 return Err(Errno::EAGAIN);
             }
-            State::Connecting => return Err(Errno::EALREADY),
             State::Closed if report => {
                 // The connect this caller (or an earlier nonblocking one) left going on
                 // failed: its error, once.
@@ -145,7 +128,8 @@ impl Socket {
             }
             _ => {}
         }
-        l.st.start(State::Connecting)?;
+        // New or Bound: `-> Connecting`; otherwise EINVAL, EALREADY or EISCONN.
+        l.st.start_op(Op::Connect)?;
         match l.proto.connect(cx, addr) {
             Ok(Progress::Done) => {
                 let r = l.st.cont(State::Connected).map(|_| Progress::Done);

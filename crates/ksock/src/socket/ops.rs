@@ -8,7 +8,7 @@ use crate::buf::{Chain, ChainSink, RecvSink, SendBuf};
 use crate::errno::{Errno, Result};
 use crate::event::Events;
 use crate::family::Accepted;
-use crate::state::State;
+use crate::state::Op;
 use crate::types::{MsgFlags, RecvInfo, Shutdown};
 use alloc::sync::Arc;
 use bytes::Buf;
@@ -17,11 +17,7 @@ use core::task::{Context, Poll};
 impl Socket {
     /// Binds to a local address (`New -> Bound`). Already bound: `EINVAL`.
     pub fn bind(&self, addr: &SockAddr) -> Result<()> {
-        self.run(|l, cx| {
-            l.st.start(State::Bound)?;
-            let r = l.proto.bind(cx, addr);
-            l.st.end(r)
-        })
+        self.run(|l, cx| l.st.apply(Op::Bind, || l.proto.bind(cx, addr)))
     }
 
     /// Listens with room for `backlog` waiting connections (clamped to 1..=[`SOMAXCONN`]),
@@ -34,12 +30,7 @@ impl Socket {
             if !ty.is_connection() {
                 return Err(Errno::EOPNOTSUPP);
             }
-            if l.st.current() == State::Listening {
-                return l.proto.listen(cx, backlog);
-            }
-            l.st.start(State::Listening)?;
-            let r = l.proto.listen(cx, backlog);
-            l.st.end(r)
+            l.st.apply(Op::Listen, || l.proto.listen(cx, backlog))
         })
     }
 
@@ -77,24 +68,23 @@ impl Socket {
             if !ty.is_connection() {
                 return Err(Errno::EOPNOTSUPP);
             }
-            if l.st.current() != State::Listening {
-                return Err(Errno::EINVAL);
-            }
-            // The new socket joins the listener's account: count it first, so that at the
-            // limit nothing is dequeued (as accept4 reserves its descriptor first).
-            let account = cx.account().cloned();
-            if let Some(acct) = &account {
-                acct.open_socket()?;
-            }
-            match l.proto.accept(cx) {
-                Ok(a) => Ok((a, account)),
-                Err(e) => {
-                    if let Some(acct) = &account {
-                        acct.close_socket();
-                    }
-                    Err(e)
+            l.st.apply(Op::Accept, || {
+                // The new socket joins the listener's account: count it first, so that at the
+                // limit nothing is dequeued (as accept4 reserves its descriptor first).
+                let account = cx.account().cloned();
+                if let Some(acct) = &account {
+                    acct.open_socket()?;
                 }
-            }
+                match l.proto.accept(cx) {
+                    Ok(a) => Ok((a, account)),
+                    Err(e) => {
+                        if let Some(acct) = &account {
+                            acct.close_socket();
+                        }
+                        Err(e)
+                    }
+                }
+            })
         });
         match r {
             Poll::Ready(Ok((a, account))) => Poll::Ready(self.finish_accept(a, account)),
@@ -213,15 +203,7 @@ impl Socket {
 
     /// Shuts down one or both directions (`Connected -> Closing`). Not connected: `ENOTCONN`.
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
-        self.run(|l, cx| match l.st.current() {
-            State::Connected => {
-                l.st.start(State::Closing)?;
-                let r = l.proto.shutdown(cx, how);
-                l.st.end(r)
-            }
-            State::Closing => l.proto.shutdown(cx, how),
-            _ => Err(Errno::ENOTCONN),
-        })
+        self.run(|l, cx| l.st.apply(Op::Shutdown, || l.proto.shutdown(cx, how)))
     }
 
     /// Drops this handle; the socket closes if it was the last one.

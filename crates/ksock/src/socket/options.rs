@@ -7,7 +7,7 @@ use crate::addr::SockAddr;
 use crate::errno::{Errno, Result};
 use crate::event::{Events, Upcall};
 use crate::opt::{OptVal, Options, SockOpt};
-use crate::state::State;
+use crate::state::{Op, State};
 use crate::types::Cred;
 use alloc::sync::Arc;
 
@@ -164,12 +164,7 @@ impl Socket {
     /// Bytes waiting to be received (`FIONREAD`): all queued bytes of a connection, the
     /// next record of a datagram socket. A listener has none to give: `EINVAL`, as Linux.
     pub fn nread(&self) -> Result<usize> {
-        self.with_locked(|l| {
-            if l.st.current() == State::Listening {
-                return Err(Errno::EINVAL);
-            }
-            Ok(l.proto.nread())
-        })
+        self.with_locked(|l| l.st.apply(Op::Nread, || Ok(l.proto.nread())))
     }
 
     /// A snapshot for status displays (`EBADF` once closed).
