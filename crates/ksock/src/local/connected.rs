@@ -25,6 +25,7 @@ pub(super) struct End<'a> {
 }
 
 impl<'a> End<'a> {
+    #[inline]
     pub(super) fn new(conn: &'a Arc<Conn>, side: u8) -> End<'a> {
         End {
             conn,
@@ -34,6 +35,7 @@ impl<'a> End<'a> {
 
     /// A stream send: the part that fits in the send buffer (at least one byte, or
     /// `EAGAIN`).
+    #[inline]
     pub(super) fn send_stream(
         &self,
         cx: &mut OpCtx<'_>,
@@ -103,6 +105,7 @@ impl<'a> End<'a> {
     }
 
     /// A seqpacket send: the whole record, or nothing.
+    #[inline]
     pub(super) fn send_seqpacket(&self, cx: &mut OpCtx<'_>, src: SendBuf<'_>) -> Result<usize> {
         let (conn, side) = (self.conn, self.side);
         let len = src.remaining();
@@ -157,6 +160,7 @@ impl<'a> End<'a> {
     }
 
     /// Receives bytes (stream) or one record (seqpacket).
+    #[inline]
     pub(super) fn recv(
         &self,
         cx: &mut OpCtx<'_>,

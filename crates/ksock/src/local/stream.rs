@@ -54,6 +54,7 @@ impl StreamSock {
     }
 
     /// The connected end, if connected.
+    #[inline]
     fn end(&self) -> Option<End<'_>> {
         match &self.st {
             StreamState::Connected { conn, side } => Some(End::new(conn, *side)),
