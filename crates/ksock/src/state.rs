@@ -1,12 +1,17 @@
-//! The socket state machine of SPEC section 2, as a constant table.
+//! The socket state machine of SPEC section 2, as constant tables: [`TRANSITIONS`] (which
+//! state may follow which) and [`OPS`] (which operation is allowed in which state, and the
+//! error otherwise, from SPEC sections 2 and 3).
 //!
 //! Every state change of a socket goes through [`StateCell`]: [`start`](StateCell::start)
 //! records a target (refusing transitions the table does not allow),
 //! [`cont`](StateCell::cont) commits it and aims at the next without the lock being released,
 //! and [`end`](StateCell::end) commits on success or rolls back to the last committed state on
 //! failure. The cell lives inside the socket's lock, so "lock held" is guaranteed by `&mut`.
+//! [`apply`](StateCell::apply) runs an operation by [`OPS`]: refused with its error, or its
+//! work done inside the table's transition.
 
 use crate::errno::{Errno, Result};
+use Rule::{Go, Refuse, Stay, Via};
 use core::fmt;
 
 /// The states of a socket.
@@ -91,6 +96,135 @@ pub const fn can_transition(from: State, to: State) -> bool {
     TRANSITIONS[from as usize] & bit(to) != 0
 }
 
+/// The operations whose admission depends only on the socket's state (SPEC sections 2 and 3;
+/// Linux `net/socket.c` and `af_unix.c` where SPEC is silent).
+///
+/// The type rules come first and are the callers' (`listen` and `accept` on a datagram
+/// socket are `EOPNOTSUPP` in any state); so do the rules that depend on more than the state
+/// (a connect call reporting the outcome of a connect it left going on).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[repr(u8)]
+pub enum Op {
+    /// `bind`.
+    Bind = 0,
+    /// `listen` (connection types).
+    Listen = 1,
+    /// `connect` on a connection type (stream, seqpacket).
+    Connect = 2,
+    /// `connect` on a datagram socket: sets or changes the default peer.
+    ConnectDgram = 3,
+    /// `accept` (connection types).
+    Accept = 4,
+    /// `shutdown`.
+    Shutdown = 5,
+    /// `FIONREAD`.
+    Nread = 6,
+}
+
+impl Op {
+    /// All operations, in table order.
+    pub const ALL: [Op; 7] = [
+        Op::Bind,
+        Op::Listen,
+        Op::Connect,
+        Op::ConnectDgram,
+        Op::Accept,
+        Op::Shutdown,
+        Op::Nread,
+    ];
+}
+
+/// What [`OPS`] says about an operation in a state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Rule {
+    /// Refused with this error; nothing changes.
+    Refuse(Errno),
+    /// Allowed; the state stays as it is.
+    Stay,
+    /// Allowed as a transition to this state: started before the protocol's work, committed
+    /// if it succeeds, rolled back if it fails.
+    Go(State),
+    /// Allowed as two steps with one continue (`New -> Connecting -> Connected`).
+    Via(State, State),
+}
+
+const EINVAL: Rule = Refuse(Errno::EINVAL);
+
+/// Which operation in which state: `OPS[op][state]`, states in [`State::ALL`] order.
+///
+/// | op | New | Bound | Listening | Connecting | Connected | Closing | Closed |
+/// |---|---|---|---|---|---|---|---|
+/// | bind | → Bound | EINVAL | EINVAL | EINVAL | EINVAL | EINVAL | EINVAL |
+/// | listen | EINVAL | → Listening | stay (backlog) | EINVAL | EINVAL | EINVAL | EINVAL |
+/// | connect | → Connecting | → Connecting | EINVAL | EALREADY | EISCONN | EISCONN | EINVAL |
+/// | connect (dgram) | → Connecting → Connected | → Connected | EINVAL | EINVAL | stay | stay | EINVAL |
+/// | accept | EINVAL | EINVAL | stay | EINVAL | EINVAL | EINVAL | EINVAL |
+/// | shutdown | ENOTCONN | ENOTCONN | ENOTCONN | ENOTCONN | → Closing | stay | ENOTCONN |
+/// | FIONREAD | stay | stay | EINVAL | stay | stay | stay | stay |
+///
+/// Every transition named here is in [`TRANSITIONS`] (tested).
+pub const OPS: [[Rule; 7]; 7] = [
+    // bind: New -> Bound; already bound (or anything else): EINVAL.
+    [
+        Go(State::Bound),
+        EINVAL,
+        EINVAL,
+        EINVAL,
+        EINVAL,
+        EINVAL,
+        EINVAL,
+    ],
+    // listen: Bound -> Listening; again on a listener updates the backlog; not bound: EINVAL.
+    [
+        EINVAL,
+        Go(State::Listening),
+        Stay,
+        EINVAL,
+        EINVAL,
+        EINVAL,
+        EINVAL,
+    ],
+    // connect (stream, seqpacket).
+    [
+        Go(State::Connecting),
+        Go(State::Connecting),
+        EINVAL,
+        Refuse(Errno::EALREADY),
+        Refuse(Errno::EISCONN),
+        Refuse(Errno::EISCONN),
+        EINVAL,
+    ],
+    // connect (dgram): sets the default peer, changes it when connected.
+    [
+        Via(State::Connecting, State::Connected),
+        Go(State::Connected),
+        EINVAL,
+        EINVAL,
+        Stay,
+        Stay,
+        EINVAL,
+    ],
+    // accept: on a listener only.
+    [EINVAL, EINVAL, Stay, EINVAL, EINVAL, EINVAL, EINVAL],
+    // shutdown: Connected -> Closing; again while closing; not connected: ENOTCONN.
+    [
+        Refuse(Errno::ENOTCONN),
+        Refuse(Errno::ENOTCONN),
+        Refuse(Errno::ENOTCONN),
+        Refuse(Errno::ENOTCONN),
+        Go(State::Closing),
+        Stay,
+        Refuse(Errno::ENOTCONN),
+    ],
+    // FIONREAD: a listener has no bytes to give (Linux: EINVAL).
+    [Stay, Stay, EINVAL, Stay, Stay, Stay, Stay],
+];
+
+/// The rule for `op` in `state`.
+pub const fn rule(op: Op, state: State) -> Rule {
+    OPS[op as usize][state as usize]
+}
+
 /// A socket's committed state and the target of the transition under way, if any.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct StateCell {
@@ -158,6 +292,37 @@ impl StateCell {
             self.current = to;
         }
         result
+    }
+
+    /// Starts what [`OPS`] says `op` does in the committed state: refuses it with the
+    /// table's error, or starts the table's transition (the first step of a
+    /// [`Rule::Via`]); returns the rule. The caller does the work and [`end`](Self::end)s.
+    pub fn start_op(&mut self, op: Op) -> Result<Rule> {
+        let r = rule(op, self.current);
+        match r {
+            Refuse(e) => return Err(e),
+            Stay => {}
+            Go(to) | Via(to, _) => self.start(to)?,
+        }
+        Ok(r)
+    }
+
+    /// Runs `op` by [`OPS`]: refused with the table's error, or `work` done inside the
+    /// table's transition (committed if `work` succeeds, rolled back if it fails; a
+    /// [`Rule::Via`] continues to its second state after the work).
+    pub fn apply<T>(&mut self, op: Op, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let r = self.start_op(op)?;
+        match r {
+            Stay => work(),
+            Via(_, to) => {
+                let out = work().and_then(|v| self.cont(to).map(|_| v));
+                self.end(out)
+            }
+            _ => {
+                let out = work();
+                self.end(out)
+            }
+        }
     }
 
     /// Starts and ends a one-step transition whose work has already succeeded.
@@ -300,5 +465,154 @@ mod tests {
             }
         }
         walk(New, 0);
+    }
+    /// The rules of one operation in every state, in [`State::ALL`] order.
+    fn row(op: Op) -> [Rule; 7] {
+        State::ALL.map(|s| rule(op, s))
+    }
+
+    const EINVAL: Rule = Refuse(Errno::EINVAL);
+
+    #[test]
+    fn every_transition_in_the_operation_table_is_allowed() {
+        for op in Op::ALL {
+            for s in State::ALL {
+                match rule(op, s) {
+                    Go(to) => assert!(can_transition(s, to), "{op:?} in {s}: -> {to}"),
+                    Via(mid, to) => {
+                        assert!(can_transition(s, mid), "{op:?} in {s}: -> {mid}");
+                        assert!(can_transition(mid, to), "{op:?} in {s}: {mid} -> {to}");
+                    }
+                    Stay | Refuse(_) => {}
+                }
+            }
+        }
+    }
+
+    /// SPEC 3: "`bind name`: New -> Bound. [...] Already bound: `EINVAL`."
+    #[test]
+    fn bind_only_when_new() {
+        assert_eq!(
+            row(Op::Bind),
+            [Go(Bound), EINVAL, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL]
+        );
+    }
+
+    /// SPEC 3: "`listen [backlog]`: Bound -> Listening. [...] Not bound: `EINVAL`. [...]
+    /// Calling listen again on a listener updates the backlog." A connected socket cannot
+    /// listen (SPEC 2 has no `Connected -> Listening`; Linux: `EINVAL`).
+    #[test]
+    fn listen_when_bound_or_again_on_a_listener() {
+        assert_eq!(
+            row(Op::Listen),
+            [EINVAL, Go(Listening), Stay, EINVAL, EINVAL, EINVAL, EINVAL]
+        );
+    }
+
+    /// SPEC 3: "`connect name`: [...] already connected: `EISCONN`; a listener: `EINVAL`."
+    /// SPEC 5: "again while connecting `EALREADY`". SPEC 2: `New` and `Bound` go to
+    /// `Connecting`; `Closed` goes nowhere.
+    #[test]
+    fn connect_from_new_or_bound() {
+        assert_eq!(
+            row(Op::Connect),
+            [
+                Go(Connecting),
+                Go(Connecting),
+                EINVAL,
+                Refuse(Errno::EALREADY),
+                Refuse(Errno::EISCONN),
+                Refuse(Errno::EISCONN),
+                EINVAL,
+            ]
+        );
+    }
+
+    /// SPEC 3: "dgram: `connect` sets the default peer" (and, as on Linux, changes it once
+    /// set). SPEC 2: `Bound -> Connected` directly; from `New` through `Connecting`.
+    #[test]
+    fn dgram_connect_sets_or_changes_the_peer() {
+        assert_eq!(
+            row(Op::ConnectDgram),
+            [
+                Via(Connecting, Connected),
+                Go(Connected),
+                EINVAL,
+                EINVAL,
+                Stay,
+                Stay,
+                EINVAL,
+            ]
+        );
+    }
+
+    /// SPEC 3: "`accept`: on a listener only (`EINVAL` otherwise)."
+    #[test]
+    fn accept_on_a_listener_only() {
+        assert_eq!(
+            row(Op::Accept),
+            [EINVAL, EINVAL, Stay, EINVAL, EINVAL, EINVAL, EINVAL]
+        );
+    }
+
+    /// SPEC 2: "`shutdown` or the peer's close moves `Connected -> Closing`". SPEC 3: "Not
+    /// connected: `ENOTCONN`." A second shutdown while closing shuts the other direction.
+    #[test]
+    fn shutdown_when_connected_or_closing() {
+        let no = Refuse(Errno::ENOTCONN);
+        assert_eq!(row(Op::Shutdown), [no, no, no, no, Go(Closing), Stay, no]);
+    }
+
+    /// SPEC 5: "`FIONREAD` gives unread bytes"; a listener has none to give (Linux:
+    /// `EINVAL`).
+    #[test]
+    fn nread_anywhere_but_on_a_listener() {
+        assert_eq!(row(Op::Nread), [Stay, Stay, EINVAL, Stay, Stay, Stay, Stay]);
+    }
+
+    #[test]
+    fn apply_refuses_without_running_the_work_and_rolls_back_on_failure() {
+        let mut c = StateCell::new(Listening);
+        let mut ran = false;
+        assert_eq!(
+            c.apply(Op::Bind, || {
+                ran = true;
+                Ok(())
+            }),
+            Err(Errno::EINVAL)
+        );
+        assert!(!ran);
+        assert_eq!(c, StateCell::new(Listening));
+        let mut c = StateCell::new(New);
+        assert_eq!(
+            c.apply(Op::Bind, || Err::<(), _>(Errno::EADDRINUSE)),
+            Err(Errno::EADDRINUSE)
+        );
+        assert_eq!(c, StateCell::new(New));
+        assert_eq!(c.apply(Op::Bind, || Ok(3)), Ok(3));
+        assert_eq!(c, StateCell::new(Bound));
+    }
+
+    #[test]
+    fn apply_via_commits_both_steps_or_keeps_the_middle() {
+        let mut c = StateCell::new(New);
+        assert_eq!(c.apply(Op::ConnectDgram, || Ok(())), Ok(()));
+        assert_eq!(c, StateCell::new(Connected));
+        let mut c = StateCell::new(New);
+        let _ = c.apply(Op::ConnectDgram, || Err::<(), _>(Errno::ECONNREFUSED));
+        assert_eq!(c, StateCell::new(New), "the work failed: nothing committed");
+        let mut c = StateCell::new(Connected);
+        assert_eq!(c.apply(Op::ConnectDgram, || Ok(())), Ok(()));
+        assert_eq!(c, StateCell::new(Connected), "stay");
+    }
+
+    #[test]
+    fn start_op_starts_the_first_step() {
+        let mut c = StateCell::new(Bound);
+        assert_eq!(c.start_op(Op::Connect), Ok(Go(Connecting)));
+        assert_eq!(c.pending(), Some(Connecting));
+        let mut c = StateCell::new(Connecting);
+        assert_eq!(c.start_op(Op::Connect), Err(Errno::EALREADY));
+        assert_eq!(c, StateCell::new(Connecting));
     }
 }

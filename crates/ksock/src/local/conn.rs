@@ -1,15 +1,12 @@
-//! Connections (stream and seqpacket) and listener backlogs.
+//! Connections (stream and seqpacket): two pipes under one lock.
 
-use super::LocalSock;
 use super::queue::{RecordQ, StreamQ};
 use crate::account::Account;
 use crate::addr::{LocalName, SockAddr};
 use crate::family::SockRef;
-use crate::socket::SocketCore;
 use crate::sync::Mutex;
 use crate::types::Cred;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use bytes::BytesMut;
 
@@ -315,49 +312,6 @@ impl Pipe {
     /// Drops the queued bytes and their buffer (crediting their account).
     pub(crate) fn clear(&mut self) {
         self.q = None;
-    }
-}
-
-/// A listener's queue of connections not yet accepted.
-pub(crate) struct Backlog {
-    pub(crate) listener: SockRef,
-    pub(crate) name: LocalName,
-    /// The listener's credentials at `listen`: what its clients see as their peer's.
-    pub(crate) cred: Option<Cred>,
-    pub(crate) q: Mutex<BacklogQ>,
-}
-
-pub(crate) struct BacklogQ {
-    pub(crate) pending: VecDeque<Pending>,
-    pub(crate) max: usize,
-    pub(crate) closed: bool,
-}
-
-/// A connection waiting for `accept`: the client already owns its end; the server end is
-/// an object nobody else knows yet (it joins the connection when accepted, so until then
-/// nothing refers back from it).
-pub(crate) struct Pending {
-    pub(crate) conn: Arc<Conn>,
-    pub(crate) embryo: Arc<SocketCore<LocalSock>>,
-}
-
-impl Backlog {
-    pub(crate) fn new(
-        listener: SockRef,
-        name: LocalName,
-        max: usize,
-        cred: Option<Cred>,
-    ) -> Backlog {
-        Backlog {
-            listener,
-            name,
-            cred,
-            q: Mutex::new(BacklogQ {
-                pending: VecDeque::new(),
-                max,
-                closed: false,
-            }),
-        }
     }
 }
 

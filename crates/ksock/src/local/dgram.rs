@@ -1,180 +1,370 @@
-//! Datagram sockets: one shared box per socket with its receive queue, its name, its default
-//! peer, and the count of its own bytes queued elsewhere.
+//! Datagram sockets: the connectionless [`Protocol`] of the local family.
+//!
+//! A datagram socket owns a [`DgramBox`] (`dgram_box.rs`): senders reach it through the
+//! namespace, or as their default peer. `connect` only sets that default peer; a receiver
+//! takes at most [`MAX_DGRAM_QLEN`] records from senders it is not connected to, and each
+//! sender is bounded by its own send buffer until its records are read (SPEC 3).
 
-use super::queue::{Packer, RECORD_OVERHEAD, Rec};
+use super::dgram_box::{Datagram, DgramBox, DgramQ, MAX_DGRAM_QLEN};
+use super::queue::{COPY_OUTSIDE, RECORD_OVERHEAD, Rec};
+use super::{CHANGED, Names, Target, conn, local_name};
 use crate::account::Charge;
-use crate::addr::{LocalName, SockAddr};
-use crate::buf::SendBuf;
-use crate::family::SockRef;
-use crate::sync::Mutex;
-use crate::types::Cred;
-use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use crate::addr::SockAddr;
+use crate::buf::{RecvSink, SendBuf};
+use crate::errno::{Errno, Result};
+use crate::event::Events;
+use crate::family::{Accepted, OpCtx, Progress, Protocol};
+use crate::opt::Options;
+use crate::types::{Cred, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::sync::Arc;
-use bytes::BytesMut;
-use core::sync::atomic::{AtomicU32, Ordering};
 
-/// How many records a datagram socket holds from senders it is not connected to
-/// (`net.unix.max_dgram_qlen`).
-pub const MAX_DGRAM_QLEN: usize = 10;
-
-/// A datagram socket's shared state. Senders reach it through the namespace or as their
-/// default peer; its owner through its protocol state.
-pub(crate) struct DgramBox {
-    pub(crate) owner: SockRef,
-    /// Bytes (with per-record overhead) the owner sent that are not yet received.
-    pub(crate) wmem: AtomicU32,
-    /// The owner's send buffer as of its last send (for waking it when `wmem` drains).
-    pub(crate) cap: AtomicU32,
-    pub(crate) q: Mutex<DgramQ>,
+/// A datagram socket's protocol state.
+pub(crate) struct DgramSock {
+    names: Arc<Names>,
+    /// Its box: set right after the socket object is made (the box names its owner), taken
+    /// at close (which ends the cycle between the two).
+    rx: Option<Arc<DgramBox>>,
 }
 
-pub(crate) struct DgramQ {
-    /// The records, allocated at the first one: an idle socket pays one pointer.
-    recs: Option<Box<Recs>>,
-    /// Payload bytes queued.
-    pub(crate) payload: u32,
-    /// The owner closed: sends to it are refused.
-    pub(crate) closed: bool,
-    /// The owner shut its read side: receives give end of file once empty.
-    pub(crate) rd_shut: bool,
-    /// The owner shut its write side: its sends fail with `EPIPE`.
-    pub(crate) wr_shut: bool,
-    /// The owner's default peer.
-    pub(crate) peer: Option<Arc<DgramBox>>,
-    /// The owner's name.
-    pub(crate) name: Option<LocalName>,
-}
+impl DgramSock {
+    /// A socket whose box is not set yet.
+    pub(super) fn new(names: Arc<Names>) -> DgramSock {
+        DgramSock { names, rx: None }
+    }
 
-/// A datagram socket's queued records, and a buffer for its own next large send.
-#[derive(Default)]
-pub(crate) struct Recs {
-    q: VecDeque<Datagram>,
-    spare: Option<BytesMut>,
-    packer: Packer,
-    /// The peer's credentials, for a socket made by `socketpair` (`SO_PEERCRED`).
-    peer_cred: Option<Cred>,
-}
+    /// Gives the socket its box.
+    pub(super) fn set_box(&mut self, rx: Arc<DgramBox>) {
+        self.rx = Some(rx);
+    }
 
-/// One queued datagram.
-pub(crate) struct Datagram {
-    pub(crate) data: Rec,
-    pub(crate) from: SockAddr,
-    pub(crate) sender: Arc<DgramBox>,
-    /// The sender's account's charge for it, credited when the record goes.
-    pub(crate) _charge: Option<Charge>,
-}
-
-impl Datagram {
-    pub(crate) fn charge(&self) -> usize {
-        self.data.len() + RECORD_OVERHEAD
+    /// Looks up a datagram socket by name: no such name `ECONNREFUSED`, another type
+    /// `EPROTOTYPE`.
+    fn lookup(&self, name: &crate::addr::LocalName) -> Result<Arc<DgramBox>> {
+        let e = self.names.lookup(name)?;
+        if e.ty != SockType::DGRAM {
+            return Err(Errno::EPROTOTYPE);
+        }
+        match e.target {
+            Target::Dgram(b) => Ok(b),
+            _ => Err(Errno::ECONNREFUSED),
+        }
     }
 }
 
-impl DgramQ {
-    /// Records the peer's credentials (a pair made by `socketpair`).
-    pub(crate) fn set_peer_cred(&mut self, cred: Cred) {
-        self.recs.get_or_insert_default().peer_cred = Some(cred);
+impl Protocol for DgramSock {
+    fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
+        let name = local_name(addr)?;
+        let Some(d) = self.rx.as_ref().filter(|d| d.q.lock().name.is_none()) else {
+            return Err(Errno::EINVAL);
+        };
+        self.names.bind(cx, &name, Target::Dgram(d.clone()))?;
+        d.q.lock().name = Some(name);
+        Ok(())
     }
 
-    pub(crate) fn peer_cred(&self) -> Option<Cred> {
-        self.recs.as_ref()?.peer_cred
+    /// Datagram sockets do not listen (the core refuses it first: `EOPNOTSUPP`).
+    fn listen(&mut self, _cx: &mut OpCtx<'_>, _backlog: usize) -> Result<()> {
+        Err(Errno::EINVAL)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.recs.as_ref().map_or(0, |r| r.q.len())
+    fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
+        let name = local_name(addr)?;
+        let Some(rx) = &self.rx else {
+            return Err(Errno::EINVAL);
+        };
+        let dst = self.lookup(&name)?;
+        let me = cx.me().id();
+        {
+            let q = dst.q.lock();
+            if q.closed {
+                return Err(Errno::ECONNREFUSED);
+            }
+            if q.peer_is_other_than(me) {
+                return Err(Errno::EPERM);
+            }
+        }
+        rx.q.lock().peer = Some(dst);
+        // Sends that waited for room at the old peer may now go elsewhere.
+        cx.notify(cx.me(), Events::OUT);
+        Ok(Progress::Done)
     }
 
-    pub(crate) fn front(&self) -> Option<&Datagram> {
-        self.recs.as_ref()?.q.front()
+    /// Datagram sockets accept nothing (the core refuses it first: `EOPNOTSUPP`).
+    fn accept(&mut self, _cx: &mut OpCtx<'_>) -> Result<Accepted> {
+        Err(Errno::EINVAL)
     }
 
-    pub(crate) fn pop(&mut self) -> Option<Datagram> {
-        let d = self.recs.as_mut()?.q.pop_front()?;
-        self.payload -= d.data.len() as u32;
-        Some(d)
+    fn send(
+        &mut self,
+        cx: &mut OpCtx<'_>,
+        src: SendBuf<'_>,
+        to: Option<&SockAddr>,
+        _flags: MsgFlags,
+    ) -> Result<usize> {
+        let Some(rx) = &self.rx else {
+            return Err(Errno::ENOTCONN);
+        };
+        let explicit = to.map(local_name).transpose()?;
+        let len = src.remaining();
+        let large = matches!(src, SendBuf::Copy(_)) && len >= COPY_OUTSIDE;
+        let (peer, wr_shut, from, spare) = {
+            let mut q = rx.q.lock();
+            let spare = if large { q.take_spare() } else { None };
+            (q.peer.clone(), q.wr_shut, q.name_addr(), spare)
+        };
+        if explicit.is_none() && peer.is_none() {
+            return Err(Errno::ENOTCONN);
+        }
+        let sndbuf = cx.opts().sndbuf();
+        let charge = len + RECORD_OVERHEAD;
+        if charge > sndbuf {
+            return Err(Errno::EMSGSIZE);
+        }
+        if wr_shut {
+            return Err(Errno::EPIPE);
+        }
+        if rx.wmem() + charge > sndbuf {
+            return Err(Errno::EAGAIN);
+        }
+        let dst = match (&explicit, peer.as_ref()) {
+            (Some(name), _) => self.lookup(name)?,
+            (None, Some(p)) => p.clone(),
+            (None, None) => return Err(Errno::ENOTCONN),
+        };
+        let me = cx.me().id();
+        let to_self = Arc::ptr_eq(&dst, rx);
+        // Whether the receiver takes this record now; `Closed` means it is gone.
+        let admit = |q: &DgramQ| -> core::result::Result<(), Option<Errno>> {
+            if q.closed {
+                return Err(None);
+            }
+            // A socket connected elsewhere takes nothing from others, itself included (as
+            // Linux's unix_may_send).
+            if q.peer_is_other_than(me) {
+                return Err(Some(Errno::EPERM));
+            }
+            if q.rd_shut {
+                return Err(Some(Errno::EPIPE));
+            }
+            if !to_self && !q.peer_is(me) && q.len() >= MAX_DGRAM_QLEN {
+                return Err(Some(Errno::EAGAIN));
+            }
+            Ok(())
+        };
+        let refused = |cx: &mut OpCtx<'_>, why: Option<Errno>| -> Errno {
+            match why {
+                Some(e) => {
+                    if e == Errno::EAGAIN {
+                        cx.wait_on(&dst.owner, Events::ROOM);
+                    }
+                    e
+                }
+                None => {
+                    if peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &dst)) {
+                        // The connected peer is gone: forget it, as Linux does.
+                        rx.q.lock().peer = None;
+                        cx.peer_gone(cx.me(), Events::OUT);
+                    }
+                    Errno::ECONNREFUSED
+                }
+            }
+        };
+        // A large record is checked first and copied outside the receiver's lock.
+        let mut src = Some(src);
+        let copied = if large {
+            if let Err(why) = admit(&dst.q.lock()) {
+                return Err(refused(cx, why));
+            }
+            src.take().map(|s| Rec::take(s, len, spare))
+        } else {
+            None
+        };
+        {
+            let mut q = dst.q.lock();
+            if let Err(why) = admit(&q) {
+                drop(q);
+                return Err(refused(cx, why));
+            }
+            let held = match cx.account() {
+                None => None,
+                Some(a) => Some(Charge::take(a, charge)?),
+            };
+            let data = match (copied, src) {
+                (Some(rec), _) => rec,
+                (None, Some(src)) => q.take_rec(src, len),
+                (None, None) => return Err(Errno::EINVAL),
+            };
+            q.push(Datagram {
+                data,
+                from,
+                sender: rx.clone(),
+                _charge: held,
+            });
+            rx.charge(charge, sndbuf);
+        }
+        cx.notify(&dst.owner, Events::IN);
+        Ok(len)
     }
 
-    pub(crate) fn push(&mut self, d: Datagram) {
-        self.payload += d.data.len() as u32;
-        self.recs.get_or_insert_default().q.push_back(d);
+    fn recv(
+        &mut self,
+        cx: &mut OpCtx<'_>,
+        dst: &mut dyn RecvSink,
+        flags: MsgFlags,
+    ) -> Result<RecvInfo> {
+        let Some(rx) = &self.rx else {
+            return Err(Errno::ENOTCONN);
+        };
+        let peek = flags.contains(MsgFlags::PEEK);
+        let mut q = rx.q.lock();
+        let Some(d) = q.front() else {
+            if q.rd_shut {
+                return Ok(RecvInfo {
+                    eof: true,
+                    ..RecvInfo::default()
+                });
+            }
+            return Err(Errno::EAGAIN);
+        };
+        let full_len = d.data.len();
+        let from = d.from.clone();
+        let len;
+        if peek {
+            if full_len < COPY_OUTSIDE {
+                len = d.data.put_into(dst);
+            } else {
+                let data = d.data.clone();
+                drop(q);
+                len = data.put_into(dst);
+            }
+        } else if let Some(d) = q.pop() {
+            drop(q);
+            let charge = d.charge();
+            let (k, spare) = d.data.deliver(dst);
+            len = k;
+            if let Some(m) = spare {
+                d.sender.q.lock().give_spare(m);
+            }
+            if d.sender.uncharge(charge) {
+                cx.notify(&d.sender.owner, Events::OUT);
+            }
+            cx.notify(cx.me(), Events::ROOM);
+        } else {
+            return Err(Errno::EAGAIN);
+        }
+        let f = if len < full_len {
+            MsgFlags::TRUNC | MsgFlags::EOR
+        } else {
+            MsgFlags::EOR
+        };
+        Ok(RecvInfo {
+            len,
+            full_len,
+            flags: f,
+            from,
+            eof: false,
+        })
     }
 
-    /// Takes `n` bytes of `src` as a record for this queue (small ones packed with the
-    /// queue's other small records).
-    pub(crate) fn take_rec(&mut self, src: SendBuf<'_>, n: usize) -> Rec {
-        self.recs.get_or_insert_default().packer.take(src, n)
+    fn shutdown(&mut self, cx: &mut OpCtx<'_>, how: Shutdown) -> Result<()> {
+        let Some(d) = &self.rx else {
+            return Err(Errno::ENOTCONN);
+        };
+        {
+            let mut q = d.q.lock();
+            q.rd_shut |= how.read();
+            q.wr_shut |= how.write();
+        }
+        cx.notify(cx.me(), CHANGED);
+        Ok(())
     }
 
-    /// Empties the queue, returning what was in it.
-    pub(crate) fn drain(&mut self) -> VecDeque<Datagram> {
-        self.payload = 0;
-        self.recs.take().map(|b| b.q).unwrap_or_default()
-    }
-
-    /// A buffer for the owner's next large send.
-    pub(crate) fn take_spare(&mut self) -> Option<BytesMut> {
-        self.recs.as_mut()?.spare.take()
-    }
-
-    /// Keeps a buffer a receiver copied one of the owner's records out of.
-    pub(crate) fn give_spare(&mut self, m: BytesMut) {
-        if !self.closed {
-            self.recs.get_or_insert_default().spare = Some(m);
+    fn close(&mut self, cx: &mut OpCtx<'_>) {
+        let Some(d) = self.rx.take() else { return };
+        let (name, recs) = {
+            let mut q = d.q.lock();
+            q.closed = true;
+            q.peer = None;
+            (q.name.clone(), q.drain())
+        };
+        if let Some(n) = name {
+            self.names.release(&n, cx.me().id());
+        }
+        for r in recs {
+            if r.sender.uncharge(r.charge()) {
+                cx.notify(&r.sender.owner, Events::OUT);
+            }
         }
     }
 
-    /// Whether `sender` (a socket id) is the owner's default peer.
-    pub(crate) fn peer_is(&self, sender: u64) -> bool {
-        self.peer.as_ref().is_some_and(|p| p.owner.id() == sender)
-    }
-
-    /// Whether the owner has a default peer other than `sender`.
-    pub(crate) fn peer_is_other_than(&self, sender: u64) -> bool {
-        self.peer.as_ref().is_some_and(|p| p.owner.id() != sender)
-    }
-
-    pub(crate) fn name_addr(&self) -> SockAddr {
-        self.name.clone().map_or(SockAddr::Unnamed, SockAddr::Local)
-    }
-}
-
-impl DgramBox {
-    /// Bytes the owner has queued elsewhere.
-    pub(crate) fn wmem(&self) -> usize {
-        self.wmem.load(Ordering::Acquire) as usize
-    }
-
-    /// Charges a record the owner sent (`sndbuf` is the owner's send buffer).
-    pub(crate) fn charge(&self, charge: usize, sndbuf: usize) {
-        self.cap
-            .store(u32::try_from(sndbuf).unwrap_or(u32::MAX), Ordering::Relaxed);
-        self.wmem.fetch_add(charge as u32, Ordering::AcqRel);
-    }
-
-    /// Returns a record's charge; true if the owner should be woken (see
-    /// [`super::conn::writable`]).
-    pub(crate) fn uncharge(&self, charge: usize) -> bool {
-        let before = self.wmem.fetch_sub(charge as u32, Ordering::AcqRel) as usize;
-        let after = before - charge;
-        let cap = self.cap.load(Ordering::Relaxed) as usize;
-        after == 0 || (!super::conn::writable(before, cap) && super::conn::writable(after, cap))
-    }
-
-    pub(crate) fn new(owner: SockRef) -> DgramBox {
-        DgramBox {
-            owner,
-            wmem: AtomicU32::new(0),
-            cap: AtomicU32::new(crate::opt::WMEM_DEFAULT),
-            q: Mutex::new(DgramQ {
-                recs: None,
-                payload: 0,
-                closed: false,
-                rd_shut: false,
-                wr_shut: false,
-                peer: None,
-                name: None,
-            }),
+    fn readiness(&self, opts: &Options) -> Events {
+        let Some(d) = &self.rx else {
+            return Events::HUP;
+        };
+        let mut ev = Events::empty();
+        let (rd, wr, peer) = {
+            let q = d.q.lock();
+            if q.len() > 0 || q.rd_shut {
+                ev |= Events::IN;
+            }
+            (q.rd_shut, q.wr_shut, q.peer.clone())
+        };
+        if rd {
+            ev |= Events::RDHUP;
         }
+        if rd && wr {
+            ev |= Events::HUP;
+        }
+        let mut writable = conn::writable(d.wmem(), opts.sndbuf());
+        if let (true, Some(p)) = (writable, peer) {
+            let q = p.q.lock();
+            let me = d.owner.id();
+            writable = q.closed || q.peer_is(me) || q.len() < MAX_DGRAM_QLEN;
+        }
+        if writable || wr {
+            ev |= Events::OUT;
+        }
+        ev
+    }
+
+    fn local_addr(&self) -> SockAddr {
+        self.rx
+            .as_ref()
+            .map_or(SockAddr::Unnamed, |d| d.q.lock().name_addr())
+    }
+
+    fn peer_addr(&self) -> Option<SockAddr> {
+        let peer = self.rx.as_ref()?.q.lock().peer.clone()?;
+        Some(peer.q.lock().name_addr())
+    }
+
+    fn take_error(&mut self) -> Option<Errno> {
+        None
+    }
+
+    fn has_error(&self) -> bool {
+        false
+    }
+
+    fn queues(&self) -> Queues {
+        let Some(d) = &self.rx else {
+            return Queues::default();
+        };
+        Queues {
+            rx: d.q.lock().payload as usize,
+            tx: d.wmem(),
+            ..Queues::default()
+        }
+    }
+
+    fn peer_cred(&self) -> Option<Cred> {
+        self.rx.as_ref()?.q.lock().peer_cred()
+    }
+
+    fn nread(&self) -> usize {
+        self.rx
+            .as_ref()
+            .and_then(|d| d.q.lock().front().map(|r| r.data.len()))
+            .unwrap_or(0)
     }
 }
