@@ -396,8 +396,8 @@ print(os.read(os.open(f"{N}/{c2id}/data", os.O_RDWR), 100))
 
 #[test]
 fn a_caught_signal_interrupts_a_blocked_read() {
-    // What FUSE_INTERRUPT would do: the read says EINTR and the handler runs (here it
-    // raises, so Python does not retry the read).
+    // Through FUSE_INTERRUPT: the read says EINTR and the handler runs (here it raises, so
+    // Python does not retry the read).
     let net = Net::mount();
     let out = net.py(r#"
 import subprocess, signal
@@ -414,6 +414,7 @@ c = os.open('{N}/seqpacket', os.O_RDWR)
 cid = os.read(c, 64).decode()
 os.write(c, b'connect sig')
 d = os.open('{N}/' + cid + '/data', os.O_RDWR)
+print('ready', flush=True)
 try:
     os.read(d, 100)
 except Poked:
@@ -423,6 +424,8 @@ print(os.read(d, 100).decode(), flush=True)
 def wait_in_read(pid):
     while open(f"/proc/{pid}/syscall").read().split()[0] not in ("0", "63"):
         time.sleep(0.005)
+# Past its start-up and its ctl reads (reads too), then blocked in the read of data.
+child.stdout.readline()
 wait_in_read(child.pid)
 child.send_signal(signal.SIGUSR1)
 print(child.stdout.readline().decode().strip())
@@ -450,9 +453,12 @@ c = os.open('{N}/stream', os.O_RDWR)
 cid = os.read(c, 64).decode()
 os.write(c, b'connect part')
 d = os.open('{N}/' + cid + '/data', os.O_RDWR)
+print('ready', flush=True)
 print(os.write(d, b'x' * 1000000), flush=True)
 """], stdout=subprocess.PIPE)
-# Wait until it blocks in write(2) (1 on x86_64, 64 on aarch64): the buffer is full.
+# Once it is past its ctl write (a write too), wait until it blocks in write(2) on data
+# (1 on x86_64, 64 on aarch64): the buffer is full.
+child.stdout.readline()
 while open(f"/proc/{child.pid}/syscall").read().split()[0] not in ("1", "64"):
     time.sleep(0.005)
 child.send_signal(signal.SIGUSR1)

@@ -182,7 +182,6 @@ impl Protocol for LaterSock {
             return Err(Errno::ECONNREFUSED);
         }
         self.peer = Some(addr.clone());
-        self.pending.lock().push(cx.me().id());
         let stack = cx.me().stack();
         let timeout = *self.timeout.lock();
         if let (Some(t), Some(now)) = (timeout, stack.now()) {
@@ -190,6 +189,8 @@ impl Protocol for LaterSock {
             self.deadlines.lock().push((cx.me().id(), at));
             stack.schedule(at);
         }
+        // Last, so that a test that sees the connect under way sees its timer too.
+        self.pending.lock().push(cx.me().id());
         Ok(Progress::InProgress)
     }
 
