@@ -290,7 +290,13 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
         thread::Builder::new()
             .name("ksock-session".into())
             .spawn(move || {
-                let r = session.run();
+                // The kernel ends a session by failing the device's reads: `ENODEV` (which
+                // fuser takes as the end), or `ECONNABORTED` when the unmount aborts the
+                // connection while a request is being read. Both mean the tree is gone.
+                let r = match session.run() {
+                    Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(()),
+                    r => r,
+                };
                 // The connection is gone: nothing parked can be answered any more.
                 exec.cancel_all(Errno::EINTR);
                 exits.stop();
