@@ -425,7 +425,7 @@ impl Inner {
             .families()
             .into_iter()
             .enumerate()
-            .find(|(_, f)| f.domain() == sock.domain())
+            .find(|(_, f)| f.serves(sock.domain()))
             .map(|(i, f)| (i as u8, f))
     }
 

@@ -26,8 +26,26 @@ pub type SockRef = Arc<SocketCore>;
 
 /// An address family.
 pub trait Family: Send + Sync + 'static {
-    /// Its domain number.
+    /// Its domain number: the one it is known by (the first of [`domains`](Family::domains)).
     fn domain(&self) -> Domain;
+
+    /// Every domain it serves, when there are several: an inet family serves `AF_INET` and
+    /// `AF_INET6` with one set of sockets, ports and interfaces, as Linux's `inet` and
+    /// `inet6` share TCP's and UDP's tables (and Plan 9's `/net/tcp` serves both). Empty,
+    /// the default, means [`domain`](Family::domain) alone, so a family of one domain says
+    /// nothing more. The stack finds a family by these ([`Stack::family`](crate::Stack::family))
+    /// and refuses to register two that share one. Ask through [`serves`](Family::serves).
+    fn domains(&self) -> &[Domain] {
+        &[]
+    }
+
+    /// Whether it serves `domain` (see [`domains`](Family::domains)).
+    fn serves(&self, domain: Domain) -> bool {
+        match self.domains() {
+            [] => self.domain() == domain,
+            all => all.contains(&domain),
+        }
+    }
 
     /// Its name in `/net` (`local`, `inet`).
     fn name(&self) -> &'static str;
@@ -38,6 +56,21 @@ pub trait Family: Send + Sync + 'static {
     /// Creates a socket object of `ty` (unsupported types: `ESOCKTNOSUPPORT`; bad protocol:
     /// `EPROTONOSUPPORT`). Build it with [`SocketCore::new`].
     fn create(&self, stack: &StackRef, ty: SockType, protocol: i32) -> Result<SockRef>;
+
+    /// Creates a socket of `ty` in `domain`, one of those it serves: what the stack calls.
+    /// The default is [`create`](Family::create), which is all a family of one domain
+    /// needs; a family of several overrides this to make the socket in the domain asked
+    /// for (its [`SocketCore::new`] takes the domain, which `Socket::domain` then reports).
+    fn create_in(
+        &self,
+        stack: &StackRef,
+        domain: Domain,
+        ty: SockType,
+        protocol: i32,
+    ) -> Result<SockRef> {
+        let _ = domain;
+        self.create(stack, ty, protocol)
+    }
 
     /// Creates two sockets connected to each other (`EOPNOTSUPP` if the family has no pairs),
     /// both made with `cred`.

@@ -158,12 +158,18 @@ impl Stack {
         &self.inner
     }
 
-    /// Adds a family. A family for that domain (or with that name) already: `EEXIST`.
+    /// Adds a family. A family for one of its domains ([`Family::domains`]) or with its
+    /// name already: `EEXIST`.
     pub fn register_family(&self, family: Arc<dyn Family>) -> Result<()> {
+        let one = [family.domain()];
+        let domains = match family.domains() {
+            [] => &one[..],
+            all => all,
+        };
         let mut fams = self.inner.families.lock();
         if fams
             .iter()
-            .any(|f| f.domain() == family.domain() || f.name() == family.name())
+            .any(|f| f.name() == family.name() || domains.iter().any(|&d| f.serves(d)))
         {
             return Err(Errno::EEXIST);
         }
@@ -171,13 +177,13 @@ impl Stack {
         Ok(())
     }
 
-    /// The family of `domain`.
+    /// The family that serves `domain` (a family may serve several: [`Family::domains`]).
     pub fn family(&self, domain: Domain) -> Option<Arc<dyn Family>> {
         self.inner
             .families
             .lock()
             .iter()
-            .find(|f| f.domain() == domain)
+            .find(|f| f.serves(domain))
             .cloned()
     }
 
@@ -200,7 +206,7 @@ impl Stack {
     /// `ESOCKTNOSUPPORT`; bad protocol: `EPROTONOSUPPORT`.
     pub fn socket(&self, domain: Domain, ty: SockType, protocol: i32) -> Result<Socket> {
         let fam = self.family(domain).ok_or(Errno::EAFNOSUPPORT)?;
-        let s = fam.create(&self.inner, ty, protocol)?;
+        let s = fam.create_in(&self.inner, domain, ty, protocol)?;
         self.inner.register(&s);
         Ok(s.first_handle())
     }
