@@ -7,65 +7,36 @@
 //! - `AF_INET` (2): `sockaddr_in`, 16 bytes (port and address in network order).
 //! - `AF_INET6` (10): `sockaddr_in6`, 28 bytes.
 //!
+//! The `sockaddr_in` and `sockaddr_in6` layouts and the truncating writer are the core's
+//! ([`ksock::addr::raw`], shared with the POSIX face); the local layout is the KPI's own.
+//!
 //! Like XNU, the KPI copies as much as fits in the caller's storage; like Linux, it reports
 //! the untruncated length, so a caller can tell that its storage was too small.
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use ksock::addr::raw::{self, Writer};
 use ksock::{Domain, Errno, Result, SockAddr};
 
 /// `AF_LOCAL` / `AF_UNIX`.
-pub const AF_LOCAL: u16 = 1;
+pub const AF_LOCAL: u16 = raw::AF_UNIX;
 /// `AF_INET`.
-pub const AF_INET: u16 = 2;
+pub const AF_INET: u16 = raw::AF_INET;
 /// `AF_INET6`.
-pub const AF_INET6: u16 = 10;
+pub const AF_INET6: u16 = raw::AF_INET6;
 
 /// Length of a `sockaddr_in`.
-pub const SOCKADDR_IN_LEN: usize = 16;
+pub const SOCKADDR_IN_LEN: usize = raw::SOCKADDR_IN_LEN;
 /// Length of a `sockaddr_in6`.
-pub const SOCKADDR_IN6_LEN: usize = 28;
-
-/// Copies bytes into the caller's storage, as many as fit, and counts them all.
-struct Out<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl Out<'_> {
-    fn put(&mut self, b: &[u8]) {
-        if self.len < self.buf.len() {
-            let n = b.len().min(self.buf.len() - self.len);
-            self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
-        }
-        self.len += b.len();
-    }
-}
+pub const SOCKADDR_IN6_LEN: usize = raw::SOCKADDR_IN6_LEN;
 
 /// Writes `addr`, the address of a socket in `domain`, into `out`, truncated to its length;
 /// returns the full length. [`SockAddr::Unnamed`] is the family alone.
 pub fn encode(domain: Domain, addr: &SockAddr, out: &mut [u8]) -> usize {
-    let mut o = Out { buf: out, len: 0 };
     match addr {
-        SockAddr::Unnamed => o.put(&domain.raw().to_ne_bytes()),
-        SockAddr::Local(n) => {
-            o.put(&AF_LOCAL.to_ne_bytes());
-            o.put(n.as_bytes());
-        }
-        SockAddr::Inet(SocketAddr::V4(a)) => {
-            o.put(&AF_INET.to_ne_bytes());
-            o.put(&a.port().to_be_bytes());
-            o.put(&a.ip().octets());
-            o.put(&[0u8; 8]);
-        }
-        SockAddr::Inet(SocketAddr::V6(a)) => {
-            o.put(&AF_INET6.to_ne_bytes());
-            o.put(&a.port().to_be_bytes());
-            o.put(&a.flowinfo().to_be_bytes());
-            o.put(&a.ip().octets());
-            o.put(&a.scope_id().to_ne_bytes());
-        }
+        SockAddr::Unnamed => raw::encode_family(domain.raw(), out),
+        // The KPI's own layout for local names: the bytes, not a `sun_path`.
+        SockAddr::Local(n) => Writer::new(out).family(AF_LOCAL).put(n.as_bytes()).len(),
+        SockAddr::Inet(a) => raw::encode_inet(a, out),
     }
-    o.len
 }
 
 /// Like [`encode`], but an unnamed address is nothing at all (length 0): what a receive
@@ -79,29 +50,18 @@ pub(crate) fn encode_sender(domain: Domain, addr: &SockAddr, out: &mut [u8]) -> 
 }
 
 /// Reads an address written by [`encode`]. Shorter than its family needs: `EINVAL`; a local
-/// name longer than 255 bytes: `ENAMETOOLONG`; an unknown family: `EAFNOSUPPORT`.
+/// name longer than 255 bytes: `ENAMETOOLONG`; an unknown family: `EAFNOSUPPORT`. A
+/// `sockaddr_in6` is the whole 28 bytes, the length [`encode`] writes (the shorter RFC 2133
+/// form Linux also takes is not this layout).
 pub fn decode(bytes: &[u8]) -> Result<SockAddr> {
-    let (fam, rest) = bytes.split_first_chunk::<2>().ok_or(Errno::EINVAL)?;
-    match u16::from_ne_bytes(*fam) {
+    let family = raw::family(bytes).ok_or(Errno::EINVAL)?;
+    let rest = bytes.get(raw::FAMILY_LEN..).unwrap_or_default();
+    match family {
         AF_LOCAL if rest.is_empty() => Ok(SockAddr::Unnamed),
         AF_LOCAL => SockAddr::local(rest),
-        AF_INET => {
-            let b = bytes.get(..SOCKADDR_IN_LEN).ok_or(Errno::EINVAL)?;
-            let port = u16::from_be_bytes([b[2], b[3]]);
-            let ip = Ipv4Addr::new(b[4], b[5], b[6], b[7]);
-            Ok(SockAddr::Inet(SocketAddrV4::new(ip, port).into()))
-        }
-        AF_INET6 => {
-            let b = bytes.get(..SOCKADDR_IN6_LEN).ok_or(Errno::EINVAL)?;
-            let port = u16::from_be_bytes([b[2], b[3]]);
-            let flow = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-            let mut ip = [0u8; 16];
-            ip.copy_from_slice(&b[8..24]);
-            let scope = u32::from_ne_bytes([b[24], b[25], b[26], b[27]]);
-            Ok(SockAddr::Inet(
-                SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope).into(),
-            ))
-        }
+        AF_INET => Ok(SockAddr::Inet(raw::decode_in(bytes)?.into())),
+        AF_INET6 if bytes.len() < SOCKADDR_IN6_LEN => Err(Errno::EINVAL),
+        AF_INET6 => Ok(SockAddr::Inet(raw::decode_in6(bytes)?.into())),
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }

@@ -7,10 +7,15 @@
 //! namespace, so the abstract name `"\0/run/x"` and the path `/run/x` are the same socket.
 //! Going out, a name that starts with `/` is written as a path (NUL-terminated, as Linux
 //! reports path names), any other name as an abstract name. No file is ever created.
+//!
+//! The layouts themselves are the core's codec ([`ksock::addr::raw`], shared with the kernel
+//! face); this module keeps Linux's rules for each call: which lengths and families `bind`,
+//! `connect` and `sendto` take, `AF_UNSPEC`, and the family alone for autobind.
 
 use crate::consts::*;
+use ksock::addr::raw;
 use ksock::{Domain, Errno, Result, SockAddr};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// What an address argument asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +24,7 @@ pub(crate) enum Target {
     Addr(SockAddr),
     /// `AF_UNSPEC` (a datagram `connect` with it means "disconnect").
     Unspec,
-    /// `bind` with only the family: pick a free abstract name (Linux autobind).
+    /// `bind` with only the family: the family picks a free name (Linux autobind).
     Autobind,
 }
 
@@ -41,11 +46,9 @@ pub(crate) fn check_len(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// The family field as the `AF_*` constants are typed here.
 fn family_of(bytes: &[u8]) -> Option<i32> {
-    Some(i32::from(u16::from_ne_bytes([
-        *bytes.first()?,
-        *bytes.get(1)?,
-    ])))
+    raw::family(bytes).map(i32::from)
 }
 
 /// Decodes an address for a socket of `domain`, with the checks Linux makes for `what`.
@@ -62,9 +65,11 @@ pub(crate) fn decode(domain: Domain, bytes: &[u8], what: Use) -> Result<Target> 
 fn decode_unix(b: &[u8], what: Use) -> Result<Target> {
     let family = family_of(b);
     match what {
+        // unix_bind: `addr_len == offsetof(struct sockaddr_un, sun_path)` is unix_autobind.
         Use::Bind if b.len() == SUN_PATH_OFFSET && family == Some(AF_UNIX) => {
             return Ok(Target::Autobind);
         }
+        // unix_dgram_connect reads the family first, then dissolves on AF_UNSPEC.
         Use::DgramConnect => {
             if b.len() < SUN_PATH_OFFSET {
                 return Err(Errno::EINVAL);
@@ -75,73 +80,44 @@ fn decode_unix(b: &[u8], what: Use) -> Result<Target> {
         }
         _ => {}
     }
-    // unix_validate_addr
-    if b.len() <= SUN_PATH_OFFSET || b.len() > SOCKADDR_UN_LEN || family != Some(AF_UNIX) {
-        return Err(Errno::EINVAL);
-    }
-    let path = &b[SUN_PATH_OFFSET..];
-    let name = if path[0] == 0 {
-        &path[1..]
-    } else {
-        let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
-        &path[..end]
-    };
-    SockAddr::local(name).map(Target::Addr)
+    // unix_validate_addr, then the name (abstract or path) as unix_mkname reads it.
+    raw::decode_un(b).map(|n| Target::Addr(SockAddr::Local(n)))
 }
-
-const SOCKADDR_IN_LEN: usize = 16;
-const SOCKADDR_IN6_LEN: usize = 28;
-/// The shortest `sockaddr_in6` Linux takes (RFC 2133, without `sin6_scope_id`).
-const SIN6_LEN_RFC2133: usize = 24;
 
 fn decode_inet(b: &[u8], what: Use, v6: bool) -> Result<Target> {
     let family = family_of(b);
     if what != Use::Bind && family == Some(AF_UNSPEC) {
         return Ok(Target::Unspec);
     }
-    let (min, want) = if v6 {
-        (SIN6_LEN_RFC2133, AF_INET6)
-    } else {
-        (SOCKADDR_IN_LEN, AF_INET)
-    };
-    if b.len() < min {
-        return Err(Errno::EINVAL);
-    }
-    let port = u16::from_be_bytes([b[2], b[3]]);
     if v6 {
+        // inet6_bind / ip6_datagram_connect: the length first (RFC 2133's 24 bytes will
+        // do), then the family.
+        let a = raw::decode_in6(b)?;
         if family != Some(AF_INET6) {
             return Err(Errno::EAFNOSUPPORT);
         }
-        let mut ip = [0u8; 16];
-        ip.copy_from_slice(&b[8..24]);
-        let flow = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-        let scope = if b.len() >= SOCKADDR_IN6_LEN {
-            u32::from_ne_bytes([b[24], b[25], b[26], b[27]])
-        } else {
-            0
-        };
-        let a = SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope);
         return Ok(Target::Addr(SockAddr::Inet(SocketAddr::V6(a))));
     }
-    let ip = Ipv4Addr::new(b[4], b[5], b[6], b[7]);
+    let a = raw::decode_in(b)?;
     // Linux lets bind take AF_UNSPEC for the any address, for old programs.
-    let unspec_any = what == Use::Bind && family == Some(AF_UNSPEC) && ip.is_unspecified();
-    if family != Some(want) && !unspec_any {
+    let unspec_any = what == Use::Bind && family == Some(AF_UNSPEC) && a.ip().is_unspecified();
+    if family != Some(AF_INET) && !unspec_any {
         return Err(Errno::EAFNOSUPPORT);
     }
-    Ok(Target::Addr(SockAddr::Inet(SocketAddr::V4(
-        SocketAddrV4::new(ip, port),
-    ))))
+    Ok(Target::Addr(SockAddr::Inet(SocketAddr::V4(a))))
 }
 
 /// The bytes `getsockname`/`getpeername`/`accept` give for `addr` on a socket of `domain`
-/// (an unnamed local socket is the family alone, as Linux reports it).
+/// (an unnamed local socket is the family alone, as Linux reports it; an unbound inet socket
+/// the any address, port 0).
 pub(crate) fn encode_name(domain: Domain, addr: &SockAddr) -> Option<Vec<u8>> {
     match addr {
         SockAddr::Unnamed => match domain {
-            Domain::LOCAL => Some((AF_UNIX as u16).to_ne_bytes().to_vec()),
-            Domain::INET => encode(&SockAddr::Inet(SocketAddr::from(([0, 0, 0, 0], 0)))),
-            Domain::INET6 => encode(&SockAddr::Inet(SocketAddr::from(([0u16; 8], 0)))),
+            Domain::LOCAL => Some(to_vec(|o| raw::encode_family(raw::AF_UNIX, o))),
+            Domain::INET => encode(&SockAddr::Inet(SocketAddrV4::new(0.into(), 0).into())),
+            Domain::INET6 => encode(&SockAddr::Inet(
+                SocketAddrV6::new(0u128.into(), 0, 0, 0).into(),
+            )),
             _ => None,
         },
         a => encode(a),
@@ -153,39 +129,20 @@ pub(crate) fn encode_from(addr: &SockAddr) -> Vec<u8> {
     encode(addr).unwrap_or_default()
 }
 
-/// The raw form of an address; `None` for `Unnamed`.
+/// An encoder's whole output: asks for the length, then writes that much.
+fn to_vec(f: impl Fn(&mut [u8]) -> usize) -> Vec<u8> {
+    let mut v = vec![0u8; f(&mut [])];
+    f(&mut v);
+    v
+}
+
+/// The raw form of an address; `None` for `Unnamed`. A local name starting with `/` is a
+/// NUL-terminated path, any other an abstract name (see the module documentation).
 pub fn encode(addr: &SockAddr) -> Option<Vec<u8>> {
     match addr {
         SockAddr::Unnamed => None,
-        SockAddr::Local(n) => {
-            let n = n.as_bytes();
-            let mut v = Vec::with_capacity(SUN_PATH_OFFSET + n.len() + 1);
-            v.extend_from_slice(&(AF_UNIX as u16).to_ne_bytes());
-            if n.first() == Some(&b'/') {
-                v.extend_from_slice(n);
-                v.push(0);
-            } else {
-                v.push(0);
-                v.extend_from_slice(n);
-            }
-            Some(v)
-        }
-        SockAddr::Inet(SocketAddr::V4(a)) => {
-            let mut v = vec![0u8; SOCKADDR_IN_LEN];
-            v[..2].copy_from_slice(&(AF_INET as u16).to_ne_bytes());
-            v[2..4].copy_from_slice(&a.port().to_be_bytes());
-            v[4..8].copy_from_slice(&a.ip().octets());
-            Some(v)
-        }
-        SockAddr::Inet(SocketAddr::V6(a)) => {
-            let mut v = vec![0u8; SOCKADDR_IN6_LEN];
-            v[..2].copy_from_slice(&(AF_INET6 as u16).to_ne_bytes());
-            v[2..4].copy_from_slice(&a.port().to_be_bytes());
-            v[4..8].copy_from_slice(&a.flowinfo().to_be_bytes());
-            v[8..24].copy_from_slice(&a.ip().octets());
-            v[24..28].copy_from_slice(&a.scope_id().to_ne_bytes());
-            Some(v)
-        }
+        SockAddr::Local(n) => Some(to_vec(|o| raw::encode_un(n, o))),
+        SockAddr::Inet(a) => Some(to_vec(|o| raw::encode_inet(a, o))),
     }
 }
 

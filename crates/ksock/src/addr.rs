@@ -1,4 +1,7 @@
-//! Socket addresses: local names now, inet addresses beside them.
+//! Socket addresses: local names now, inet addresses beside them; [`raw`] reads and writes
+//! their C layouts (`sockaddr_un`, `sockaddr_in`, `sockaddr_in6`) for the faces.
+
+pub mod raw;
 
 use crate::errno::{Errno, Result};
 use alloc::sync::Arc;
