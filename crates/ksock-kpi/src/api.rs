@@ -119,6 +119,8 @@ pub fn sock_accept(
 
 /// Binds to a local address (`sock_bind`). Name taken: `EADDRINUSE`; already bound:
 /// `EINVAL`; a name of the wrong length: `EINVAL` / `ENAMETOOLONG` (from [`SockAddr`]).
+/// [`SockAddr::Unnamed`] is no local name: `EINVAL`. The KPI offers no autobind
+/// ([`Socket::autobind`]), as XNU has none: its `unix_bind` refuses an empty `sun_path`.
 pub fn sock_bind(so: &Sock, to: &SockAddr) -> Result<()> {
     so.sock()?.bind(to)
 }

@@ -396,6 +396,10 @@ fn names_are_truncated_to_the_callers_storage() {
     assert_eq!(sock_bind(&c, &addr("abcdef")), Err(Errno::EINVAL));
     let other = sock(&k, SockType::DGRAM);
     assert_eq!(sock_bind(&other, &addr("abcdef")), Err(Errno::EADDRINUSE));
+    // No autobind in the KPI (XNU has none): an unnamed bind is EINVAL, bound or not.
+    assert_eq!(sock_bind(&other, &SockAddr::Unnamed), Err(Errno::EINVAL));
+    assert_eq!(sock_getsockname(&other, &mut name), Ok(2), "still unnamed");
+    assert_eq!(sock_bind(&c, &SockAddr::Unnamed), Err(Errno::EINVAL));
     drop((l, c, a, other));
     assert_clean(&k);
 }

@@ -101,7 +101,7 @@ use ksock::{Domain, MsgFlags, OptVal, RecvInfo, Shutdown, SockAddr, SockOpt, Soc
 use std::any::Any;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use table::{File, Kind, Table};
 
@@ -153,7 +153,6 @@ impl<'a, 'b> MsgHdrMut<'a, 'b> {
 pub struct Posix {
     stack: Stack,
     table: Table,
-    autobind: AtomicU32,
     cred: Cred,
 }
 
@@ -236,7 +235,6 @@ impl Posix {
         Posix {
             stack,
             table: Table::new(limit.min(i32::MAX as usize)),
-            autobind: AtomicU32::new(0),
             cred: Cred {
                 pid: std::process::id(),
                 uid: nix::unistd::getuid().as_raw(),
@@ -375,28 +373,15 @@ impl Posix {
     // ----- names and connections -----
 
     /// `bind(fd, addr)`. Local sockets: an address of the family alone (`addrlen ==
-    /// sizeof(sa_family_t)`) picks a free abstract name of five hex digits (Linux autobind;
-    /// a no-op on a socket that has a name).
+    /// sizeof(sa_family_t)`) is Linux's autobind, which the family serves
+    /// (`Socket::autobind`): the local family picks a free abstract name of five hex digits (all taken: `ENOSPC`);
+    /// a no-op on a socket that has a name.
     pub fn bind(&self, fd: Fd, addr: &[u8]) -> Result<()> {
         self.with_sock(fd, |s| match addr::decode(s.domain(), addr, Use::Bind)? {
             Target::Addr(a) => s.bind(&a),
-            Target::Autobind => self.autobind(s),
+            Target::Autobind => s.autobind(),
             Target::Unspec => Err(Errno::EAFNOSUPPORT),
         })
-    }
-
-    fn autobind(&self, s: &Socket) -> Result<()> {
-        if !s.local_addr()?.is_unnamed() {
-            return Ok(());
-        }
-        for _ in 0..=0xFFFFF {
-            let n = self.autobind.fetch_add(1, Ordering::Relaxed) & 0xFFFFF;
-            match s.bind(&SockAddr::local(format!("{n:05x}"))?) {
-                Err(e) if e == Errno::EADDRINUSE => continue,
-                r => return r,
-            }
-        }
-        Err(Errno::ENOSPC)
     }
 
     /// `listen(fd, backlog)`. A backlog past `SOMAXCONN` (or negative) is `SOMAXCONN`.

@@ -135,6 +135,17 @@ pub trait Protocol: Send + 'static {
     /// Binds to `addr` (the core has checked the state: `New -> Bound` is under way).
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()>;
 
+    /// Binds to any free address of the family's choosing, as [`bind`](Protocol::bind)
+    /// does otherwise (`New -> Bound` is under way): Linux's autobind, a free name for the
+    /// local family (`unix_autobind`), an ephemeral port for inet (`inet_autobind`). Every
+    /// face asks for it through [`Socket::autobind`](crate::Socket::autobind), so how a
+    /// free address is found is the family's alone. The default, for a family that cannot
+    /// pick one: `EOPNOTSUPP`.
+    fn autobind(&mut self, cx: &mut OpCtx<'_>) -> Result<()> {
+        let _ = cx;
+        Err(Errno::EOPNOTSUPP)
+    }
+
     /// Starts listening, or updates the backlog of a listener.
     fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()>;
 

@@ -62,6 +62,16 @@ impl Protocol for DgramSock {
         Ok(())
     }
 
+    /// Linux's `unix_autobind`: the next free name (`Names::autobind`).
+    fn autobind(&mut self, cx: &mut OpCtx<'_>) -> Result<()> {
+        let Some(d) = self.rx.as_ref().filter(|d| d.q.lock().name.is_none()) else {
+            return Err(Errno::EINVAL);
+        };
+        let name = self.names.autobind(cx, Target::Dgram(d.clone()))?;
+        d.q.lock().name = Some(name);
+        Ok(())
+    }
+
     /// Datagram sockets do not listen (the core refuses it first: `EOPNOTSUPP`).
     fn listen(&mut self, _cx: &mut OpCtx<'_>, _backlog: usize) -> Result<()> {
         Err(Errno::EINVAL)

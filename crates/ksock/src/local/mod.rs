@@ -43,6 +43,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use conn::Conn;
+use core::sync::atomic::{AtomicU32, Ordering};
 use dgram::DgramSock;
 use dgram_box::DgramBox;
 use listener::Backlog;
@@ -72,6 +73,7 @@ impl LocalFamily {
         LocalFamily {
             names: Arc::new(Names {
                 map: Mutex::new(BTreeMap::new()),
+                autobind: AtomicU32::new(0),
             }),
         }
     }
@@ -106,7 +108,12 @@ impl LocalFamily {
 /// The namespace: name -> what is bound there.
 struct Names {
     map: Mutex<BTreeMap<LocalName, Entry>>,
+    /// The next autobind name to try (Linux's `ordernum`), one counter for the namespace.
+    autobind: AtomicU32,
 }
+
+/// How many autobind names there are: five hex digits, as Linux's `unix_autobind`.
+const AUTOBIND_NAMES: u32 = 1 << 20;
 
 #[derive(Clone)]
 struct Entry {
@@ -149,6 +156,23 @@ impl Names {
         Ok(())
     }
 
+    /// Linux's `unix_autobind`: binds the first free name of five lowercase hex digits
+    /// (`00000` to `fffff`, which the POSIX face reports as the abstract `"\0xxxxx"`),
+    /// trying each once, in order from where the last autobind stopped; all taken:
+    /// `ENOSPC`. Each try takes the table's lock on its own, as Linux takes the hash
+    /// bucket's, so a full namespace does not hold the lock for a million tries.
+    fn autobind(&self, cx: &OpCtx<'_>, target: Target) -> Result<LocalName> {
+        for _ in 0..AUTOBIND_NAMES {
+            let n = self.autobind.fetch_add(1, Ordering::Relaxed) % AUTOBIND_NAMES;
+            let name = LocalName::new(&hex5(n))?;
+            match self.bind(cx, &name, target.clone()) {
+                Err(e) if e == Errno::EADDRINUSE => continue,
+                r => return r.map(|()| name),
+            }
+        }
+        Err(Errno::ENOSPC)
+    }
+
     /// Frees `name` if `owner` holds it.
     fn release(&self, name: &LocalName, owner: u64) {
         let mut map = self.map.lock();
@@ -163,6 +187,15 @@ fn local_name(addr: &SockAddr) -> Result<LocalName> {
         SockAddr::Local(n) => Ok(n.clone()),
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// `n`'s low 20 bits as five lowercase hex digits (`format!("{n:05x}")` without allocating).
+fn hex5(n: u32) -> [u8; 5] {
+    let mut b = [0u8; 5];
+    for (i, c) in b.iter_mut().enumerate() {
+        *c = b"0123456789abcdef"[((n >> (4 * (4 - i))) & 0xF) as usize];
+    }
+    b
 }
 
 fn addr_of(name: &Option<LocalName>) -> SockAddr {

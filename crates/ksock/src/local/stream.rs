@@ -74,6 +74,16 @@ impl Protocol for StreamSock {
         Ok(())
     }
 
+    /// Linux's `unix_autobind`: the next free name (`Names::autobind`).
+    fn autobind(&mut self, cx: &mut OpCtx<'_>) -> Result<()> {
+        let StreamState::Init(None) = &self.st else {
+            return Err(Errno::EINVAL);
+        };
+        let name = self.names.autobind(cx, Target::Bound)?;
+        self.st = StreamState::Init(Some(Box::new(name)));
+        Ok(())
+    }
+
     fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()> {
         match &self.st {
             StreamState::Listening(b) => {

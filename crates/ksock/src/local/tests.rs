@@ -148,3 +148,59 @@ fn datagrams_to_a_closing_receiver_are_credited() {
     drop(tx);
     assert_eq!(acct.sockets(), 0);
 }
+
+/// `Socket::autobind` is the family's: the first free name of five hex digits, in
+/// order from where the last one stopped, one counter for the namespace (Linux's
+/// `unix_autobind`, which the POSIX face reports as the abstract `"\0xxxxx"`).
+#[test]
+fn autobind_picks_the_next_free_name() {
+    let st = Stack::new();
+    let name = |n: &str| SockAddr::local(n).unwrap();
+    let types = [SockType::STREAM, SockType::SEQPACKET, SockType::DGRAM];
+    let socks: alloc::vec::Vec<_> = types
+        .iter()
+        .map(|&ty| st.socket(Domain::LOCAL, ty, 0).unwrap())
+        .collect();
+    let taken = st.socket(Domain::LOCAL, SockType::DGRAM, 0).unwrap();
+    taken.bind(&name("00001")).unwrap();
+    for (s, want) in socks.iter().zip(["00000", "00002", "00003"]) {
+        assert_eq!(s.autobind(), Ok(()));
+        assert_eq!(
+            s.local_addr(),
+            Ok(name(want)),
+            "{}: a taken name is skipped",
+            s.ty()
+        );
+        assert_eq!(s.state(), crate::State::Bound);
+        // Bound already: the call succeeds and the name stays.
+        assert_eq!(s.autobind(), Ok(()));
+        assert_eq!(s.local_addr(), Ok(name(want)));
+        // A named bind of a bound socket is still EINVAL.
+        assert_eq!(s.bind(&name("else")), Err(Errno::EINVAL));
+    }
+    // An autobound name is an ordinary name: a listener there takes connections.
+    socks[0].listen(1).unwrap();
+    let c = st.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+    c.connect(&name("00000")).unwrap();
+    // A freed name is not tried again until the counter comes round.
+    drop(socks);
+    let again = st.socket(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+    again.autobind().unwrap();
+    assert_eq!(again.local_addr(), Ok(name("00004")));
+    // A connected socket without a name: the state decides, as for a named bind.
+    let (p, _q) = st.socketpair(Domain::LOCAL, SockType::STREAM, 0).unwrap();
+    assert_eq!(p.autobind(), p.bind(&name("pair")));
+    assert_eq!(p.local_addr(), Ok(SockAddr::Unnamed));
+    // No address is not a name: a bind of it stays EINVAL.
+    let u = st.socket(Domain::LOCAL, SockType::DGRAM, 0).unwrap();
+    assert_eq!(u.bind(&SockAddr::Unnamed), Err(Errno::EINVAL));
+    assert_eq!(u.local_addr(), Ok(SockAddr::Unnamed));
+}
+
+#[test]
+fn autobind_names_are_five_lowercase_hex_digits() {
+    assert_eq!(&super::hex5(0), b"00000");
+    assert_eq!(&super::hex5(0xabcde), b"abcde");
+    assert_eq!(&super::hex5(0xF_FFFF), b"fffff");
+    assert_eq!(&super::hex5(0x10_0001), b"00001", "the low 20 bits");
+}

@@ -20,6 +20,22 @@ impl Socket {
         self.run(|l, cx| l.st.apply(Op::Bind, || l.proto.bind(cx, addr)))
     }
 
+    /// Binds to any free address the family picks (`New -> Bound`): Linux's autobind, which
+    /// the POSIX face's `bind` with the family alone is. The local family takes the next
+    /// free name of five hex digits (`unix_autobind`; all taken: `ENOSPC`); an inet family
+    /// would take an ephemeral port (`inet_autobind`). A socket that has an address keeps
+    /// it and the call succeeds, as both of Linux's autobinds return early then; otherwise
+    /// the state decides as for [`bind`](Socket::bind). ([`SockAddr::Unnamed`] is no
+    /// address to `bind`: the local family refuses it with `EINVAL`.)
+    pub fn autobind(&self) -> Result<()> {
+        self.run(|l, cx| {
+            if !l.proto.local_addr().is_unnamed() {
+                return Ok(());
+            }
+            l.st.apply(Op::Bind, || l.proto.autobind(cx))
+        })
+    }
+
     /// Listens with room for `backlog` waiting connections (clamped to 1..=[`SOMAXCONN`]),
     /// or updates the backlog of a listener. Datagram sockets: `EOPNOTSUPP`; not bound:
     /// `EINVAL`.
