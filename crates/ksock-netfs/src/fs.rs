@@ -577,7 +577,7 @@ impl Inner {
                 }
                 let id = parse_id(base).ok_or(Errno::ENOENT)?;
                 let sock = self.sock(id).ok_or(Errno::ENOENT)?;
-                if sock.domain() != family.domain() {
+                if !family.serves(sock.domain()) {
                     return Err(Errno::ENOENT);
                 }
                 if base.len() != name.len() {
@@ -612,12 +612,11 @@ impl Inner {
     /// as `/proc/net/unix`: it shows no data).
     fn table_text(&self, fam: u8) -> Result<Bytes> {
         let family = self.family(fam).ok_or(Errno::ENOENT)?;
-        let domain = family.domain();
         let infos: Vec<_> = self
             .stack
             .sockets()
             .into_iter()
-            .filter(|i| i.domain == domain)
+            .filter(|i| family.serves(i.domain))
             .collect();
         let mut s = String::with_capacity(TABLE_HEADER.len() + infos.len() * 64);
         s.push_str(TABLE_HEADER);
@@ -745,7 +744,7 @@ impl Inner {
                 // ids): the family's listing stays factories, `addrs`, then sockets.
                 // Resume after the last id given: no rescan of what came before.
                 let after_id = after.saturating_sub(COOKIE_SOCKETS);
-                for id in self.stack.ids_after(family.domain(), after_id, max) {
+                for id in self.stack.ids_after(|d| family.serves(d), after_id, max) {
                     out.push(DirEntry {
                         name: id.to_string(),
                         node: Node::SockDir { id },

@@ -255,15 +255,16 @@ impl Stack {
         self.inner.table.lock().iter().map(|e| e.0.id()).collect()
     }
 
-    /// Up to `max` ids of open sockets of `domain` greater than `after`, in increasing
-    /// order (a listing resumes from the last id it gave, without rescanning).
-    pub fn ids_after(&self, domain: Domain, after: u64, max: usize) -> Vec<u64> {
+    /// Up to `max` ids of open sockets whose domain `of` accepts (a family's: see
+    /// [`Family::serves`]) greater than `after`, in increasing order (a listing resumes from
+    /// the last id it gave, without rescanning).
+    pub fn ids_after(&self, of: impl Fn(Domain) -> bool, after: u64, max: usize) -> Vec<u64> {
         use core::ops::Bound;
         self.inner
             .table
             .lock()
             .range::<u64, _>((Bound::Excluded(after), Bound::Unbounded))
-            .filter(|e| e.0.domain() == domain)
+            .filter(|e| of(e.0.domain()))
             .take(max)
             .map(|e| e.0.id())
             .collect()
