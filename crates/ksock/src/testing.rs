@@ -6,11 +6,12 @@
 //! [`Progress::InProgress`] and the socket waits in `Connecting` until the test calls
 //! [`LaterFamily::complete`] with the outcome; the family then finishes it from outside
 //! any operation, through [`SocketCore::finish_connect`], as a network family's driver
-//! does when the handshake ends. An address of port 1 is refused at once
-//! (`ECONNREFUSED`), so errors that come at once and errors that come later can both be
-//! driven through every face. A connected socket accepts what it is sent and discards it.
-//! It has one protocol option, `TCP_NODELAY` (level `IPPROTO_TCP` = 6, name 1), so that
-//! options beyond `SOL_SOCKET` can be driven through the faces too.
+//! does when the handshake ends. An address of port 1 is refused at once (`ECONNREFUSED`,
+//! "the host refused the connection": a reason of the family's own), so errors that come
+//! at once and errors that come later can both be driven through every face. A connected
+//! socket accepts what it is sent and discards it. It has one protocol option,
+//! `TCP_NODELAY` (level `IPPROTO_TCP` = 6, name 1), so that options beyond `SOL_SOCKET`
+//! can be driven through the faces too.
 
 use crate::addr::SockAddr;
 use crate::buf::{RecvSink, SendBuf};
@@ -179,7 +180,7 @@ impl Protocol for LaterSock {
             return Err(Errno::EAFNOSUPPORT);
         };
         if a.port() == 1 {
-            return Err(Errno::ECONNREFUSED);
+            return Err(cx.fail(Errno::ECONNREFUSED, "the host refused the connection"));
         }
         self.peer = Some(addr.clone());
         let stack = cx.me().stack();

@@ -101,7 +101,10 @@ impl Socket {
     ) -> Result<Progress> {
         if !ty.is_connection() {
             // Datagrams: connect sets (or changes) the default peer.
-            return l.st.apply(Op::ConnectDgram, || l.proto.connect(cx, addr));
+            return l
+                .st
+                .apply(Op::ConnectDgram, || l.proto.connect(cx, addr))
+                .map_err(|e| cx.refused(Op::ConnectDgram, e));
         }
         // What depends on more than the state: the outcome of a connect this caller (or an
         // earlier nonblocking call) left going on is reported once, and a caller that waits
@@ -129,7 +132,8 @@ impl Socket {
             _ => {}
         }
         // New or Bound: `-> Connecting`; otherwise EINVAL, EALREADY or EISCONN.
-        l.st.start_op(Op::Connect)?;
+        l.st.start_op(Op::Connect)
+            .map_err(|e| cx.refused(Op::Connect, e))?;
         match l.proto.connect(cx, addr) {
             Ok(Progress::Done) => {
                 let r = l.st.cont(State::Connected).map(|_| Progress::Done);
