@@ -63,10 +63,18 @@ impl LaterFamily {
     /// with, such as `ETIMEDOUT`). Returns how many it ended.
     pub fn complete(&self, result: Result<()>) -> usize {
         let ids: Vec<u64> = self.pending.lock().drain(..).collect();
-        self.finish(&ids, result)
+        self.finish(&ids, result, None)
     }
 
-    fn finish(&self, ids: &[u64], result: Result<()>) -> usize {
+    /// Ends every connect under way with the error `e`, saying why (as a driver that sees
+    /// a reset during the handshake: `ECONNREFUSED`, "the host reset the connection").
+    /// Returns how many it ended.
+    pub fn fail(&self, e: Errno, why: &'static str) -> usize {
+        let ids: Vec<u64> = self.pending.lock().drain(..).collect();
+        self.finish(&ids, Err(e), Some(why))
+    }
+
+    fn finish(&self, ids: &[u64], result: Result<()>, why: Option<&'static str>) -> usize {
         self.deadlines.lock().retain(|(id, _)| !ids.contains(id));
         let socks: Vec<Arc<SocketCore<LaterSock>>> = {
             let mut all = self.socks.lock();
@@ -84,7 +92,10 @@ impl LaterFamily {
                 cx.notify(cx.me(), Events::OUT);
             });
             let s: SockRef = s.clone();
-            s.finish_connect(result);
+            match (result, why) {
+                (Err(e), Some(why)) => s.fail_connect(e, why),
+                _ => s.finish_connect(result),
+            }
         }
         socks.len()
     }
@@ -100,7 +111,8 @@ impl Family for LaterFamily {
             .map(|&(id, _)| id)
             .collect();
         self.pending.lock().retain(|id| !due.contains(id));
-        self.finish(&due, Err(Errno::ETIMEDOUT));
+        let why = "no answer before the connect timeout";
+        self.finish(&due, Err(Errno::ETIMEDOUT), Some(why));
         self.deadlines.lock().iter().map(|&(_, at)| at).min()
     }
 

@@ -309,3 +309,48 @@ fn a_family_gives_its_own_reasons() {
         "the host refused the connection",
     );
 }
+
+#[test]
+fn a_connect_the_family_ends_later_keeps_its_reason() {
+    let st = Stack::empty();
+    let fam = LaterFamily::new();
+    st.register_family(fam.clone()).unwrap();
+    let to: SockAddr = "10.0.0.1:80"
+        .parse::<std::net::SocketAddr>()
+        .unwrap()
+        .into();
+    // Reported by the next connect call.
+    let s = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    assert_eq!(s.try_connect(&to), Err(Errno::EINPROGRESS));
+    fails_with(
+        &s,
+        s.try_connect(&to),
+        Errno::EALREADY,
+        "a connect is already in progress",
+    );
+    assert_eq!(
+        fam.fail(Errno::ECONNREFUSED, "the host reset the connection"),
+        1
+    );
+    fails_with(
+        &s,
+        s.try_connect(&to),
+        Errno::ECONNREFUSED,
+        "the host reset the connection",
+    );
+    // Read back as the kernel face does.
+    let k = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    assert_eq!(k.start_connect(&to), Err(Errno::EINPROGRESS));
+    fam.fail(Errno::ECONNREFUSED, "the host reset the connection");
+    assert_eq!(k.connect_result(), Err(Errno::ECONNREFUSED));
+    assert_eq!(
+        k.error_reason(Errno::ECONNREFUSED),
+        Some("the host reset the connection")
+    );
+    // An outcome without a reason has none.
+    let n = st.socket(Domain::INET, SockType::STREAM, 0).unwrap();
+    assert_eq!(n.try_connect(&to), Err(Errno::EINPROGRESS));
+    fam.complete(Err(Errno::ECONNREFUSED));
+    assert_eq!(n.try_connect(&to), Err(Errno::ECONNREFUSED));
+    assert_eq!(n.error_reason(Errno::ECONNREFUSED), None);
+}

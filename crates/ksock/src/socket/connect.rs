@@ -20,6 +20,17 @@ impl SocketCore {
     /// the error becomes the socket's pending error (`SO_ERROR`) and the socket goes
     /// `Connecting -> Closed`. Families call this when a background connect finishes.
     pub fn finish_connect(self: &Arc<Self>, result: Result<()>) {
+        self.end_connect(result, None);
+    }
+
+    /// Ends a connect that was in progress with the error `e`, saying why (as
+    /// [`OpCtx::fail`] does for an operation): "the host reset the connection". The connect
+    /// call that reports `e` keeps the reason ([`Socket::error_reason`]).
+    pub fn fail_connect(self: &Arc<Self>, e: Errno, why: &'static str) {
+        self.end_connect(Err(e), Some(why));
+    }
+
+    fn end_connect(self: &Arc<Self>, result: Result<()>, why: Option<&'static str>) {
         let events = {
             let mut g = self.lock.lock();
             if g.released() || g.st.current() != State::Connecting {
@@ -33,6 +44,7 @@ impl SocketCore {
                 }
                 Err(e) => {
                     g.set_so_error(e);
+                    g.note_failure(e, why);
                     let _ = g.st.go(State::Closed);
                     Events::OUT | Events::ERR | Events::HUP
                 }
@@ -126,6 +138,10 @@ impl Socket {
                 // failed: its error, once.
                 l.flags.remove(Flags::CONNECT_REPORT);
                 if let Some(e) = l.take_so_error() {
+                    // With the reason the family gave when it ended the connect.
+                    if let Some(why) = l.reason(e) {
+                        cx.fail(e, why);
+                    }
                     return Err(e);
                 }
             }
