@@ -268,7 +268,7 @@ print([l for l in text(f"{N}/{bid}/status").splitlines() if l.split()[0] in ("st
     assert_eq!(
         out.ok(),
         "EADDRINUSE\n\
-         EADDRINUSE: bind \"taken\": Address already in use (another socket is bound to that address)\n\
+         EADDRINUSE: bind \"taken\": Address already in use (another socket is bound to that name)\n\
          ECONNREFUSED\n\
          ENOENT\n\
          ENOENT: unknown command \"frob\"\n\

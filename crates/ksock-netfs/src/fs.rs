@@ -7,7 +7,7 @@ use crate::node::{Node, PathFlags, SockFile, parse_id, split_flags};
 use crate::status::{Status, TABLE_HEADER};
 use bytes::Bytes;
 use core::future::{Future, poll_fn};
-use ksock::{Account, Errno, Family, Result, Shutdown, SockAddr, Socket, Stack};
+use ksock::{Account, Errno, Family, Result, SockAddr, Socket, Stack};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -192,9 +192,6 @@ struct Meta {
     pin: Option<Socket>,
     creator: Option<ProcId>,
     err: Option<String>,
-    /// This socket shut its own write side (`shutdown wr|rdwr`), so a write's `EPIPE` is
-    /// its own doing, not the peer's.
-    wr_shut: bool,
 }
 
 pub(crate) struct Inner {
@@ -394,23 +391,20 @@ fn core_cred(cred: &Cred, process: Option<ProcId>) -> ksock::Cred {
     }
 }
 
-/// A one-line explanation for common failures, beside the errno's own message.
-fn hint(op: &str, e: Errno) -> Option<&'static str> {
+/// Who refused a ctl command: the socket (its reason is its own) or the face (a bad
+/// address, a socket already gone).
+#[derive(Clone, Copy)]
+enum By {
+    Socket,
+    Face,
+}
+
+/// A one-line explanation for the failures the face makes itself (the socket's own
+/// failures carry their reason: [`Socket::error_reason`]).
+fn hint(sock: &Socket, op: &str, e: Errno) -> Option<&'static str> {
     Some(match (op, e) {
-        ("accept", Errno::EINVAL) => "the socket is not listening",
-        ("connect", Errno::ECONNREFUSED) => "no socket is listening on that address",
-        ("connect", Errno::EPROTOTYPE) => "the listener is of another type",
-        ("connect", Errno::EISCONN) => "the socket is already connected",
-        ("connect", Errno::EINVAL) => "a listening socket cannot connect",
-        ("bind", Errno::EADDRINUSE) => "another socket is bound to that address",
-        ("bind", Errno::EINVAL) => "the socket is already bound",
-        ("connect", Errno::EAGAIN) => "the listener's backlog is full",
-        ("listen", Errno::EINVAL) => "the socket is not bound",
-        ("listen", Errno::EOPNOTSUPP) => "datagram sockets do not listen",
-        ("write", Errno::EPIPE) => "the peer is gone or has shut its read side",
-        ("write", Errno::ENOTCONN) => "the socket is not connected",
-        ("read", Errno::ENOTCONN) => "the socket is not connected",
-        ("write", Errno::EMSGSIZE) => "the record is larger than the send buffer",
+        // A data file whose socket ended while it was open.
+        ("write", Errno::EPIPE) if sock.is_closed() => "the socket has ended",
         _ => return None,
     })
 }
@@ -458,19 +452,17 @@ impl Inner {
         }
     }
 
-    /// Records `e`, met by `op` on `sock` (`EAGAIN` is not an error worth keeping).
+    /// Records `e`, met by `op` on `sock` (`EAGAIN` is not an error worth keeping), with
+    /// the reason the socket's family or the core gave for it, else the face's own.
     pub(crate) fn record_errno(&self, sock: &Socket, op: &str, e: Errno) {
         if e == Errno::EAGAIN || e == Errno::EINTR {
             return;
         }
-        let own_shut = op == "write"
-            && e == Errno::EPIPE
-            && self.metas.lock().get(&sock.id()).is_some_and(|m| m.wr_shut);
-        let limit = self.limit_hint(sock, e);
-        let hint = if own_shut {
-            Some("this socket's write side is shut down".to_string())
-        } else {
-            limit.or_else(|| hint(op, e).map(str::to_string))
+        let hint = match sock.error_reason(e) {
+            Some(why) => Some(why.to_string()),
+            None => self
+                .limit_hint(sock, e)
+                .or_else(|| hint(sock, op, e).map(str::to_string)),
         };
         let text = match hint {
             Some(h) => format!("{}: {op}: {} ({h})", e.name(), e.message()),
@@ -793,7 +785,6 @@ impl Inner {
                         pin: creator.map(|_| sock.clone()),
                         creator,
                         err: None,
-                        wr_shut: false,
                     },
                 );
                 let text = Bytes::from(sock.id().to_string());
@@ -873,7 +864,6 @@ impl Inner {
                                 pin: None,
                                 creator: None,
                                 err: None,
-                                wr_shut: false,
                             },
                         );
                         let (kind, text) = if file == SockFile::Listen {
@@ -915,23 +905,16 @@ impl Inner {
                 Ok(c) => c,
                 Err(e) => return fail(e),
             };
-            if let Err(e) = self.run(sock, &cmd, nonblock).await {
-                let op = match &cmd {
-                    Command::Bind(_) => "bind",
-                    Command::Connect(_) => "connect",
-                    Command::Listen(_) => "listen",
-                    _ => "",
-                };
-                let h = match (&cmd, e) {
-                    (Command::Bind(a), Errno::EINVAL) if a.is_empty() => {
+            if let Err((e, by)) = self.run(sock, &cmd, nonblock).await {
+                let h = match (by, &cmd) {
+                    // The socket's own failure: in its family's (or the core's) words.
+                    (By::Socket, _) => sock.error_reason(e),
+                    (By::Face, Command::Bind(a) | Command::Connect(a))
+                        if e == Errno::EINVAL && a.is_empty() =>
+                    {
                         Some("the address is empty")
                     }
-                    (Command::Bind(_), Errno::EINVAL)
-                        if matches!(sock.local_addr(), Ok(SockAddr::Unnamed)) =>
-                    {
-                        None
-                    }
-                    _ => hint(op, e),
+                    (By::Face, _) => None,
                 };
                 let what = match h {
                     Some(h) => format!("{}: {} ({h})", cmd.describe(), e.message()),
@@ -948,14 +931,23 @@ impl Inner {
         Ok(data.len())
     }
 
-    async fn run(&self, sock: &Socket, cmd: &Command, nonblock: bool) -> Result<()> {
-        let parse = |a: &[u8]| -> Result<SockAddr> {
-            let (_, fam) = self.family_of(sock).ok_or(Errno::EAFNOSUPPORT)?;
-            fam.parse_addr(a)
+    /// Runs one ctl command; a failure says whether the socket or the face refused it.
+    async fn run(
+        &self,
+        sock: &Socket,
+        cmd: &Command,
+        nonblock: bool,
+    ) -> core::result::Result<(), (Errno, By)> {
+        let parse = |a: &[u8]| -> core::result::Result<SockAddr, (Errno, By)> {
+            let (_, fam) = self
+                .family_of(sock)
+                .ok_or((Errno::EAFNOSUPPORT, By::Face))?;
+            fam.parse_addr(a).map_err(|e| (e, By::Face))
         };
+        let on_sock = |e| (e, By::Socket);
         match cmd {
-            Command::Bind(a) => sock.bind(&parse(a)?),
-            Command::Listen(n) => sock.listen(*n),
+            Command::Bind(a) => sock.bind(&parse(a)?).map_err(on_sock),
+            Command::Listen(n) => sock.listen(*n).map_err(on_sock),
             Command::Connect(a) => {
                 let addr = parse(a)?;
                 if nonblock {
@@ -963,25 +955,18 @@ impl Inner {
                 } else {
                     poll_fn(|cx| sock.poll_connect(cx, &addr)).await
                 }
+                .map_err(on_sock)
             }
-            Command::Shutdown(how) => {
-                sock.shutdown(*how)?;
-                if *how != Shutdown::Read
-                    && let Some(m) = self.metas.lock().get_mut(&sock.id())
-                {
-                    m.wr_shut = true;
-                }
-                Ok(())
-            }
+            Command::Shutdown(how) => sock.shutdown(*how).map_err(on_sock),
             Command::Hangup => {
                 if sock.is_closed() {
-                    return Err(Errno::EBADF);
+                    return Err((Errno::EBADF, By::Face));
                 }
                 sock.hangup();
                 self.forget(sock.id());
                 Ok(())
             }
-            Command::Nonblock(on) => sock.set_nonblocking(*on),
+            Command::Nonblock(on) => sock.set_nonblocking(*on).map_err(on_sock),
         }
     }
 }

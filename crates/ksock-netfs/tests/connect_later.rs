@@ -82,3 +82,43 @@ fn a_nonblocking_ctl_connect_is_einprogress_and_the_next_reports_it() {
     assert_eq!(block_on(waiting), Ok(19));
     assert_eq!(connect(), Err(Errno::EISCONN));
 }
+
+#[test]
+fn the_err_file_gives_the_familys_reason_not_the_local_familys() {
+    let (fs, fam) = setup();
+    // Refused at once, in the family's words.
+    let (h, dir) = socket(&fs);
+    let connect =
+        |h: &Arc<Handle>, to: &'static [u8]| block_on(h.write(Bytes::from_static(to), false));
+    assert_eq!(connect(&h, b"connect 10.0.0.1:1"), Err(Errno::ECONNREFUSED));
+    assert_eq!(
+        text(&fs, &format!("{dir}/err")),
+        "ECONNREFUSED: connect \"10.0.0.1:1\": Connection refused \
+         (the host refused the connection)\n"
+    );
+    // Refused later, by the family's driver (a reset during the handshake).
+    let (h, dir) = socket(&fs);
+    let fut = h.write(Bytes::from_static(b"connect 10.0.0.1:80"), false);
+    let t = thread::spawn(move || block_on(fut));
+    while fam.in_progress() != 1 {
+        thread::yield_now();
+    }
+    fam.fail(Errno::ECONNREFUSED, "the host reset the connection");
+    assert_eq!(t.join().unwrap(), Err(Errno::ECONNREFUSED));
+    assert_eq!(
+        text(&fs, &format!("{dir}/err")),
+        "ECONNREFUSED: connect \"10.0.0.1:80\": Connection refused \
+         (the host reset the connection)\n"
+    );
+    // An error the family gives no reason for gets none (not a local-family guess such as
+    // "datagram sockets do not listen").
+    let (h, dir) = socket(&fs);
+    assert_eq!(
+        connect(&h, b"bind 10.0.0.2:5 && listen"),
+        Err(Errno::EOPNOTSUPP)
+    );
+    assert_eq!(
+        text(&fs, &format!("{dir}/err")),
+        "EOPNOTSUPP: listen 128: Operation not supported\n"
+    );
+}

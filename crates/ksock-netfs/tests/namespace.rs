@@ -725,3 +725,72 @@ fn many_sockets_opened_and_abandoned_are_gone() {
     }
     net.assert_empty();
 }
+
+#[test]
+fn the_err_file_says_which_refusal_and_whose_broken_pipe() {
+    let net = Net::new();
+    let err = |dir: &str| net.text(&format!("{dir}/err"));
+    let (c, cdir) = net.socket("stream");
+    let refused = |why: &str, name: &str| {
+        format!("ECONNREFUSED: connect \"{name}\": Connection refused ({why})\n")
+    };
+    assert_eq!(write(&c, "connect nobody"), Err(Errno::ECONNREFUSED));
+    assert_eq!(
+        err(&cdir),
+        refused("no socket is bound to that name", "nobody")
+    );
+    let (b, _) = net.socket("stream");
+    write(&b, "bind quiet").unwrap();
+    assert_eq!(write(&c, "connect quiet"), Err(Errno::ECONNREFUSED));
+    assert_eq!(
+        err(&cdir),
+        refused("the name is bound but not listening", "quiet")
+    );
+    // A listener that has closed: its name is free at once (SPEC 3), so a connect finds
+    // no socket there.
+    let (l, _) = net.socket("stream");
+    write(&l, "bind gone && listen").unwrap();
+    write(&l, "hangup").unwrap();
+    assert_eq!(write(&c, "connect gone"), Err(Errno::ECONNREFUSED));
+    assert_eq!(
+        err(&cdir),
+        refused("no socket is bound to that name", "gone")
+    );
+
+    // EPIPE: this socket's own shutdown, the peer's, the peer gone.
+    let (srv, cli, sdir, cdir) = pair(&net, "pipes");
+    let cdata = net.open(&format!("{cdir}/data"), OpenMode::RDWR).unwrap();
+    let conn = net.open(&format!("{sdir}/accept"), OpenMode::RDWR).unwrap();
+    write(&cli, "shutdown wr").unwrap();
+    assert_eq!(write(&cdata, "late"), Err(Errno::EPIPE));
+    assert_eq!(
+        err(&cdir),
+        "EPIPE: write: Broken pipe (this socket's write side is shut down)\n"
+    );
+    drop((cli, cdata, conn));
+    let (srv2, cli2, sdir2, cdir2) = pair(&net, "pipes2");
+    let cdata = net.open(&format!("{cdir2}/data"), OpenMode::RDWR).unwrap();
+    let conn = net
+        .open(&format!("{sdir2}/listen"), OpenMode::RDWR)
+        .unwrap();
+    write(&conn, "shutdown rd").unwrap();
+    assert_eq!(write(&cdata, "unread"), Err(Errno::EPIPE));
+    assert_eq!(
+        err(&cdir2),
+        "EPIPE: write: Broken pipe (the peer has shut its read side)\n"
+    );
+    drop(conn);
+    assert_eq!(write(&cdata, "to nobody"), Err(Errno::EPIPE));
+    assert_eq!(
+        err(&cdir2),
+        "EPIPE: write: Broken pipe (the peer is gone)\n"
+    );
+    // A face's own failure keeps the face's words (and no stale reason of the socket's).
+    assert_eq!(write(&cli2, "bind \"\""), Err(Errno::EINVAL));
+    assert_eq!(
+        err(&cdir2),
+        "EINVAL: bind \"\": Invalid argument (the address is empty)\n"
+    );
+    drop((srv, srv2, cli2, cdata, c, b, l));
+    net.creator_exits_then_nothing_is_left();
+}

@@ -15,7 +15,7 @@ use crate::event::Events;
 use crate::opt::{OptVal, Options};
 use crate::socket::SocketCore;
 use crate::stack::StackRef;
-use crate::state::State;
+use crate::state::{Op, Rule, State, refusal, rule};
 use crate::types::{Cred, Domain, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -242,6 +242,7 @@ pub struct OpCtx<'a> {
     cred: Option<Cred>,
     account: Option<Arc<Account>>,
     wait: Option<(SockRef, Events)>,
+    why: Option<(Errno, &'static str)>,
     deferred: &'a mut Deferred,
 }
 
@@ -261,6 +262,7 @@ impl<'a> OpCtx<'a> {
             cred,
             account,
             wait: None,
+            why: None,
             deferred,
         }
     }
@@ -297,6 +299,35 @@ impl<'a> OpCtx<'a> {
 
     pub(crate) fn take_wait(&mut self) -> Option<(SockRef, Events)> {
         self.wait.take()
+    }
+
+    /// Says why the operation fails with `e`, and returns `e`: `return
+    /// Err(cx.fail(Errno::ECONNREFUSED, "no socket is bound to that name"))`. The core keeps
+    /// the reason on the socket if the operation does fail with `e`
+    /// ([`Socket::error_reason`](crate::Socket::error_reason)), so the faces explain the
+    /// error in the family's own words. Costs nothing until the operation fails; the last
+    /// reason given wins.
+    #[cold]
+    pub fn fail(&mut self, e: Errno, why: &'static str) -> Errno {
+        self.why = Some((e, why));
+        e
+    }
+
+    /// Gives the reason [`OPS`](crate::state::OPS) refuses `op` in this state, if `e` is
+    /// that refusal; returns `e`.
+    #[cold]
+    pub(crate) fn refused(&mut self, op: Op, e: Errno) -> Errno {
+        if rule(op, self.state) == Rule::Refuse(e)
+            && let Some(w) = refusal(op, self.state)
+        {
+            self.fail(e, w);
+        }
+        e
+    }
+
+    /// The reason given for `e` by [`fail`](Self::fail), if the last one given was for `e`.
+    pub(crate) fn reason_for(&self, e: Errno) -> Option<&'static str> {
+        self.why.filter(|(x, _)| *x == e).map(|(_, w)| w)
     }
 
     /// Notifies `sock` of `events` once the socket's lock is released. Cheap when nobody

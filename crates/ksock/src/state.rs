@@ -225,6 +225,29 @@ pub const fn rule(op: Op, state: State) -> Rule {
     OPS[op as usize][state as usize]
 }
 
+/// Why [`OPS`] refuses `op` in `state`, in words for a person (the file face's `err`
+/// file); `None` where the table allows it.
+pub const fn refusal(op: Op, state: State) -> Option<&'static str> {
+    use State::*;
+    if !matches!(rule(op, state), Refuse(_)) {
+        return None;
+    }
+    Some(match (op, state) {
+        (_, Closed) => "the socket is closed",
+        (Op::Bind, Bound | Listening) => "the socket is already bound",
+        (Op::Bind | Op::Listen | Op::ConnectDgram, Connecting) => "a connect is in progress",
+        (Op::Bind | Op::Listen, Connected | Closing) => "the socket is connected",
+        (Op::Listen, _) => "the socket is not bound",
+        (Op::Connect | Op::ConnectDgram, Listening) => "a listening socket cannot connect",
+        (Op::Connect, Connecting) => "a connect is already in progress",
+        (Op::Connect, _) => "the socket is already connected",
+        (Op::Accept, _) => "the socket is not listening",
+        (Op::Shutdown, _) => "the socket is not connected",
+        (Op::Nread, _) => "a listening socket has no bytes to read",
+        _ => "the socket's state does not allow it",
+    })
+}
+
 /// A socket's committed state and the target of the transition under way, if any.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct StateCell {
@@ -354,6 +377,35 @@ mod tests {
         (Connected, Closed),
         (Closing, Closed),
     ];
+
+    #[test]
+    fn every_refusal_has_a_reason_of_its_own() {
+        for op in Op::ALL {
+            for st in State::ALL {
+                let why = refusal(op, st);
+                match rule(op, st) {
+                    Refuse(_) => assert!(
+                        why.is_some_and(|w| w != "the socket's state does not allow it"),
+                        "{op:?} in {st}"
+                    ),
+                    _ => assert_eq!(why, None, "{op:?} in {st}"),
+                }
+            }
+        }
+        assert_eq!(
+            refusal(Op::Connect, Connected),
+            Some("the socket is already connected")
+        );
+        assert_eq!(
+            refusal(Op::Connect, Connecting),
+            Some("a connect is already in progress")
+        );
+        assert_eq!(refusal(Op::Listen, New), Some("the socket is not bound"));
+        assert_eq!(
+            refusal(Op::Bind, Bound),
+            Some("the socket is already bound")
+        );
+    }
 
     #[test]
     fn table_is_exactly_the_spec() {

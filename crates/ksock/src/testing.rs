@@ -6,11 +6,12 @@
 //! [`Progress::InProgress`] and the socket waits in `Connecting` until the test calls
 //! [`LaterFamily::complete`] with the outcome; the family then finishes it from outside
 //! any operation, through [`SocketCore::finish_connect`], as a network family's driver
-//! does when the handshake ends. An address of port 1 is refused at once
-//! (`ECONNREFUSED`), so errors that come at once and errors that come later can both be
-//! driven through every face. A connected socket accepts what it is sent and discards it.
-//! It has one protocol option, `TCP_NODELAY` (level `IPPROTO_TCP` = 6, name 1), so that
-//! options beyond `SOL_SOCKET` can be driven through the faces too.
+//! does when the handshake ends. An address of port 1 is refused at once (`ECONNREFUSED`,
+//! "the host refused the connection": a reason of the family's own), so errors that come
+//! at once and errors that come later can both be driven through every face. A connected
+//! socket accepts what it is sent and discards it. It has one protocol option,
+//! `TCP_NODELAY` (level `IPPROTO_TCP` = 6, name 1), so that options beyond `SOL_SOCKET`
+//! can be driven through the faces too.
 
 use crate::addr::SockAddr;
 use crate::buf::{RecvSink, SendBuf};
@@ -62,10 +63,18 @@ impl LaterFamily {
     /// with, such as `ETIMEDOUT`). Returns how many it ended.
     pub fn complete(&self, result: Result<()>) -> usize {
         let ids: Vec<u64> = self.pending.lock().drain(..).collect();
-        self.finish(&ids, result)
+        self.finish(&ids, result, None)
     }
 
-    fn finish(&self, ids: &[u64], result: Result<()>) -> usize {
+    /// Ends every connect under way with the error `e`, saying why (as a driver that sees
+    /// a reset during the handshake: `ECONNREFUSED`, "the host reset the connection").
+    /// Returns how many it ended.
+    pub fn fail(&self, e: Errno, why: &'static str) -> usize {
+        let ids: Vec<u64> = self.pending.lock().drain(..).collect();
+        self.finish(&ids, Err(e), Some(why))
+    }
+
+    fn finish(&self, ids: &[u64], result: Result<()>, why: Option<&'static str>) -> usize {
         self.deadlines.lock().retain(|(id, _)| !ids.contains(id));
         let socks: Vec<Arc<SocketCore<LaterSock>>> = {
             let mut all = self.socks.lock();
@@ -83,7 +92,10 @@ impl LaterFamily {
                 cx.notify(cx.me(), Events::OUT);
             });
             let s: SockRef = s.clone();
-            s.finish_connect(result);
+            match (result, why) {
+                (Err(e), Some(why)) => s.fail_connect(e, why),
+                _ => s.finish_connect(result),
+            }
         }
         socks.len()
     }
@@ -99,7 +111,8 @@ impl Family for LaterFamily {
             .map(|&(id, _)| id)
             .collect();
         self.pending.lock().retain(|id| !due.contains(id));
-        self.finish(&due, Err(Errno::ETIMEDOUT));
+        let why = "no answer before the connect timeout";
+        self.finish(&due, Err(Errno::ETIMEDOUT), Some(why));
         self.deadlines.lock().iter().map(|&(_, at)| at).min()
     }
 
@@ -179,7 +192,7 @@ impl Protocol for LaterSock {
             return Err(Errno::EAFNOSUPPORT);
         };
         if a.port() == 1 {
-            return Err(Errno::ECONNREFUSED);
+            return Err(cx.fail(Errno::ECONNREFUSED, "the host refused the connection"));
         }
         self.peer = Some(addr.clone());
         let stack = cx.me().stack();

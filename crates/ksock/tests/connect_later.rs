@@ -245,6 +245,11 @@ fn a_connect_gives_up_when_the_familys_timer_comes_due_on_a_manual_clock() {
     until_in_progress(&fam, 1);
     clock.advance(&st, 3 * SEC);
     assert_eq!(t.join().unwrap(), Err(Errno::ETIMEDOUT));
+    assert_eq!(
+        s.error_reason(Errno::ETIMEDOUT),
+        Some("no answer before the connect timeout"),
+        "the family's reason travels with the outcome"
+    );
     drop(s);
 
     // A socket closed while connecting takes its timer with it.

@@ -101,6 +101,8 @@ bitflags::bitflags! {
         const WRITER_CLOSED = 8;
         /// One write is one record (seqpacket).
         const RECORDS = 16;
+        /// The reset is a listener's that closed before accepting the connection.
+        const UNACCEPTED = 32;
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::CHANGED;
 use super::Names;
-use super::conn::{Conn, Data, PipeFlags, rx_tx};
+use super::conn::{Conn, Data, Pipe, PipeFlags, rx_tx};
 use super::queue::{COPY_OUTSIDE, RECORD_OVERHEAD, Rec, copy_in, deliver_all};
 use crate::addr::SockAddr;
 use crate::buf::{Chain, RecvSink, SendBuf};
@@ -16,6 +16,34 @@ use crate::family::OpCtx;
 use crate::opt::Options;
 use crate::types::{Cred, MsgFlags, Queues, RecvInfo, Shutdown};
 use alloc::sync::Arc;
+
+/// Why a record does not fit (`EMSGSIZE`).
+pub(super) const TOO_LARGE: &str = "the record is larger than the send buffer";
+
+/// The `EPIPE` of a write into `tx`, the pipe this end writes (`rx` is the one it reads),
+/// with its reason: this end shut its write side, or the peer closed or shut its read side.
+#[cold]
+fn broken_pipe(cx: &mut OpCtx<'_>, rx: &Pipe, tx: &Pipe) -> Errno {
+    let why = if tx.is(PipeFlags::WR_SHUT) {
+        "this socket's write side is shut down"
+    } else if rx.is(PipeFlags::WRITER_CLOSED) {
+        "the peer is gone"
+    } else {
+        "the peer has shut its read side"
+    };
+    cx.fail(Errno::EPIPE, why)
+}
+
+/// The `ECONNRESET` of the reset just taken from `rx`, with its reason.
+#[cold]
+fn reset(cx: &mut OpCtx<'_>, rx: &Pipe) -> Errno {
+    let why = if rx.is(PipeFlags::UNACCEPTED) {
+        "the listener closed before accepting the connection"
+    } else {
+        "the peer closed with unread data"
+    };
+    cx.fail(Errno::ECONNRESET, why)
+}
 
 /// One end of a connection: `conn.ends[side]` is this socket, `conn.pipes[side]` what it
 /// reads.
@@ -43,14 +71,14 @@ impl<'a> End<'a> {
         to: Option<&SockAddr>,
     ) -> Result<usize> {
         if to.is_some() {
-            return Err(Errno::EISCONN);
+            return Err(cx.fail(Errno::EISCONN, "the socket is already connected"));
         }
         let (conn, side) = (self.conn, self.side);
         let n = {
             let mut pipes = conn.pipes.lock();
-            let (_, tx) = rx_tx(&mut pipes, side);
+            let (rx, tx) = rx_tx(&mut pipes, side);
             if tx.shut() {
-                return Err(Errno::EPIPE);
+                return Err(broken_pipe(cx, rx, tx));
             }
             let want = src.remaining();
             if want == 0 {
@@ -82,12 +110,12 @@ impl<'a> End<'a> {
                     drop(pipes);
                     let bytes = copy_in(b, n, spare);
                     let mut pipes = conn.pipes.lock();
-                    let (_, tx) = rx_tx(&mut pipes, side);
+                    let (rx, tx) = rx_tx(&mut pipes, side);
                     if tx.shut() {
                         if let Some(a) = acct {
                             a.credit(n);
                         }
-                        return Err(Errno::EPIPE);
+                        return Err(broken_pipe(cx, rx, tx));
                     }
                     if let Some(a) = acct {
                         // The queue may have been replaced meanwhile (this send is
@@ -115,13 +143,13 @@ impl<'a> End<'a> {
             let (rx, tx) = rx_tx(&mut pipes, side);
             // As on Linux, a pending reset is reported (and cleared) by the next send.
             if rx.take(PipeFlags::RESET) {
-                return Err(Errno::ECONNRESET);
+                return Err(reset(cx, rx));
             }
             if len + RECORD_OVERHEAD > sndbuf {
-                return Err(Errno::EMSGSIZE);
+                return Err(cx.fail(Errno::EMSGSIZE, TOO_LARGE));
             }
             if tx.shut() {
-                return Err(Errno::EPIPE);
+                return Err(broken_pipe(cx, rx, tx));
             }
             tx.set_cap(sndbuf);
             if tx.used() + len + RECORD_OVERHEAD > sndbuf {
@@ -138,12 +166,12 @@ impl<'a> End<'a> {
                     drop(pipes);
                     let rec = Rec::take(SendBuf::Copy(b), len, spare);
                     let mut pipes = conn.pipes.lock();
-                    let (_, tx) = rx_tx(&mut pipes, side);
+                    let (rx, tx) = rx_tx(&mut pipes, side);
                     if tx.shut() {
                         if let Some(a) = acct {
                             a.credit(len + RECORD_OVERHEAD);
                         }
-                        return Err(Errno::EPIPE);
+                        return Err(broken_pipe(cx, rx, tx));
                     }
                     if let Some(a) = acct {
                         // The queue may have been replaced meanwhile (this send is
@@ -181,7 +209,7 @@ impl<'a> End<'a> {
             // A seqpacket socket reports a reset before its queued records (Linux checks
             // the socket error first for records); a stream after its bytes (SPEC 3).
             if rx.is(PipeFlags::RECORDS) && rx.take(PipeFlags::RESET) {
-                return Err(Errno::ECONNRESET);
+                return Err(reset(cx, rx));
             }
             let before = rx.used();
             let room = dst.room();
@@ -207,7 +235,7 @@ impl<'a> End<'a> {
             };
             let Some((got, records)) = got else {
                 if rx.take(PipeFlags::RESET) {
-                    return Err(Errno::ECONNRESET);
+                    return Err(reset(cx, rx));
                 }
                 if rx.shut() {
                     return Ok(RecvInfo {

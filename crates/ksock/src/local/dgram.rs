@@ -5,6 +5,7 @@
 //! takes at most [`MAX_DGRAM_QLEN`] records from senders it is not connected to, and each
 //! sender is bounded by its own send buffer until its records are read (SPEC 3).
 
+use super::connected::TOO_LARGE;
 use super::dgram_box::{Datagram, DgramBox, DgramQ, MAX_DGRAM_QLEN};
 use super::queue::{COPY_OUTSIDE, RECORD_OVERHEAD, Rec};
 use super::{CHANGED, Names, Target, conn, local_name};
@@ -17,6 +18,13 @@ use crate::family::{Accepted, OpCtx, Progress, Protocol};
 use crate::opt::Options;
 use crate::types::{Cred, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::sync::Arc;
+
+/// Why a send has nowhere to go (`ENOTCONN`).
+const NO_PEER: &str = "the socket is not connected and no address was given";
+/// Why a receiver refuses (`EPERM`): it takes records from its peer only.
+const CONNECTED_ELSEWHERE: &str = "the receiver is connected to another socket";
+/// Why a send or connect is refused (`ECONNREFUSED`): the named socket is gone.
+const CLOSED: &str = "the socket bound to that name has closed";
 
 /// A datagram socket's protocol state.
 pub(crate) struct DgramSock {
@@ -39,14 +47,15 @@ impl DgramSock {
 
     /// Looks up a datagram socket by name: no such name `ECONNREFUSED`, another type
     /// `EPROTOTYPE`.
-    fn lookup(&self, name: &crate::addr::LocalName) -> Result<Arc<DgramBox>> {
-        let e = self.names.lookup(name)?;
+    fn lookup(&self, cx: &mut OpCtx<'_>, name: &crate::addr::LocalName) -> Result<Arc<DgramBox>> {
+        let e = self.names.lookup(cx, name)?;
         if e.ty != SockType::DGRAM {
-            return Err(Errno::EPROTOTYPE);
+            let why = "the name is bound to a socket of another type";
+            return Err(cx.fail(Errno::EPROTOTYPE, why));
         }
         match e.target {
             Target::Dgram(b) => Ok(b),
-            _ => Err(Errno::ECONNREFUSED),
+            _ => Err(cx.fail(Errno::ECONNREFUSED, "no socket is bound to that name")),
         }
     }
 }
@@ -55,7 +64,7 @@ impl Protocol for DgramSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
         let name = local_name(addr)?;
         let Some(d) = self.rx.as_ref().filter(|d| d.q.lock().name.is_none()) else {
-            return Err(Errno::EINVAL);
+            return Err(cx.fail(Errno::EINVAL, "the socket is already bound"));
         };
         self.names.bind(cx, &name, Target::Dgram(d.clone()))?;
         d.q.lock().name = Some(name);
@@ -82,15 +91,15 @@ impl Protocol for DgramSock {
         let Some(rx) = &self.rx else {
             return Err(Errno::EINVAL);
         };
-        let dst = self.lookup(&name)?;
+        let dst = self.lookup(cx, &name)?;
         let me = cx.me().id();
         {
             let q = dst.q.lock();
             if q.closed {
-                return Err(Errno::ECONNREFUSED);
+                return Err(cx.fail(Errno::ECONNREFUSED, CLOSED));
             }
             if q.peer_is_other_than(me) {
-                return Err(Errno::EPERM);
+                return Err(cx.fail(Errno::EPERM, CONNECTED_ELSEWHERE));
             }
         }
         rx.q.lock().peer = Some(dst);
@@ -112,7 +121,7 @@ impl Protocol for DgramSock {
         _flags: MsgFlags,
     ) -> Result<usize> {
         let Some(rx) = &self.rx else {
-            return Err(Errno::ENOTCONN);
+            return Err(cx.fail(Errno::ENOTCONN, NO_PEER));
         };
         let explicit = to.map(local_name).transpose()?;
         let len = src.remaining();
@@ -123,59 +132,62 @@ impl Protocol for DgramSock {
             (q.peer.clone(), q.wr_shut, q.name_addr(), spare)
         };
         if explicit.is_none() && peer.is_none() {
-            return Err(Errno::ENOTCONN);
+            return Err(cx.fail(Errno::ENOTCONN, NO_PEER));
         }
         let sndbuf = cx.opts().sndbuf();
         let charge = len + RECORD_OVERHEAD;
         if charge > sndbuf {
-            return Err(Errno::EMSGSIZE);
+            return Err(cx.fail(Errno::EMSGSIZE, TOO_LARGE));
         }
         if wr_shut {
-            return Err(Errno::EPIPE);
+            return Err(cx.fail(Errno::EPIPE, "this socket's write side is shut down"));
         }
         if rx.wmem() + charge > sndbuf {
-            return Err(Errno::EAGAIN);
+            return Err(cx.fail(Errno::EAGAIN, "the send buffer is full"));
         }
         let dst = match (&explicit, peer.as_ref()) {
-            (Some(name), _) => self.lookup(name)?,
+            (Some(name), _) => self.lookup(cx, name)?,
             (None, Some(p)) => p.clone(),
-            (None, None) => return Err(Errno::ENOTCONN),
+            (None, None) => return Err(cx.fail(Errno::ENOTCONN, NO_PEER)),
         };
         let me = cx.me().id();
         let to_self = Arc::ptr_eq(&dst, rx);
         // Whether the receiver takes this record now; `Closed` means it is gone.
-        let admit = |q: &DgramQ| -> core::result::Result<(), Option<Errno>> {
+        type Refusal = Option<(Errno, &'static str)>;
+        let admit = |q: &DgramQ| -> core::result::Result<(), Refusal> {
             if q.closed {
                 return Err(None);
             }
             // A socket connected elsewhere takes nothing from others, itself included (as
             // Linux's unix_may_send).
             if q.peer_is_other_than(me) {
-                return Err(Some(Errno::EPERM));
+                return Err(Some((Errno::EPERM, CONNECTED_ELSEWHERE)));
             }
             if q.rd_shut {
-                return Err(Some(Errno::EPIPE));
+                let why = "the receiver has shut its read side";
+                return Err(Some((Errno::EPIPE, why)));
             }
             if !to_self && !q.peer_is(me) && q.len() >= MAX_DGRAM_QLEN {
-                return Err(Some(Errno::EAGAIN));
+                return Err(Some((Errno::EAGAIN, "the receiver's queue is full")));
             }
             Ok(())
         };
-        let refused = |cx: &mut OpCtx<'_>, why: Option<Errno>| -> Errno {
+        let refused = |cx: &mut OpCtx<'_>, why: Refusal| -> Errno {
             match why {
-                Some(e) => {
+                Some((e, why)) => {
                     if e == Errno::EAGAIN {
                         cx.wait_on(&dst.owner, Events::ROOM);
                     }
-                    e
+                    cx.fail(e, why)
                 }
                 None => {
                     if peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &dst)) {
                         // The connected peer is gone: forget it, as Linux does.
                         rx.q.lock().peer = None;
                         cx.peer_gone(cx.me(), Events::OUT);
+                        return cx.fail(Errno::ECONNREFUSED, "the peer has closed");
                     }
-                    Errno::ECONNREFUSED
+                    cx.fail(Errno::ECONNREFUSED, CLOSED)
                 }
             }
         };

@@ -112,11 +112,11 @@ impl Backlog {
         let conn = {
             let mut q = self.q.lock();
             if q.closed {
-                return Err(Errno::ECONNREFUSED);
+                return Err(cx.fail(Errno::ECONNREFUSED, "the listener has closed"));
             }
             if q.pending.len() >= q.max {
                 cx.wait_on(&self.listener, Events::ROOM);
-                return Err(Errno::EAGAIN);
+                return Err(cx.fail(Errno::EAGAIN, "the listener's backlog is full"));
             }
             let proto = StreamSock::new(names.clone());
             let embryo = SocketCore::new(me.stack(), Domain::LOCAL, ty, me.protocol(), proto);
@@ -166,7 +166,12 @@ impl Backlog {
             {
                 let mut pipes = p.conn.pipes.lock();
                 let (client_rx, server_rx) = rx_tx(&mut pipes, 0);
-                client_rx.set(PipeFlags::WR_SHUT | PipeFlags::WRITER_CLOSED | PipeFlags::RESET);
+                client_rx.set(
+                    PipeFlags::WR_SHUT
+                        | PipeFlags::WRITER_CLOSED
+                        | PipeFlags::RESET
+                        | PipeFlags::UNACCEPTED,
+                );
                 server_rx.set(PipeFlags::RD_SHUT);
                 server_rx.clear();
             }

@@ -130,20 +130,18 @@ enum Target {
 }
 
 impl Names {
-    fn lookup(&self, name: &LocalName) -> Result<Entry> {
-        self.map
-            .lock()
-            .get(name)
-            .cloned()
-            .ok_or(Errno::ECONNREFUSED)
+    /// The entry bound to `name`; none: `ECONNREFUSED`.
+    fn lookup(&self, cx: &mut OpCtx<'_>, name: &LocalName) -> Result<Entry> {
+        let e = self.map.lock().get(name).cloned();
+        e.ok_or_else(|| cx.fail(Errno::ECONNREFUSED, "no socket is bound to that name"))
     }
 
     /// Binds `name` to the socket of `cx` (`target` is what a connect or send finds
     /// there). Taken: `EADDRINUSE`.
-    fn bind(&self, cx: &OpCtx<'_>, name: &LocalName, target: Target) -> Result<()> {
+    fn bind(&self, cx: &mut OpCtx<'_>, name: &LocalName, target: Target) -> Result<()> {
         let mut map = self.map.lock();
         if map.contains_key(name) {
-            return Err(Errno::EADDRINUSE);
+            return Err(cx.fail(Errno::EADDRINUSE, "another socket is bound to that name"));
         }
         map.insert(
             name.clone(),

@@ -20,6 +20,9 @@ use crate::types::{Cred, MsgFlags, Queues, RecvInfo, Shutdown, SockType};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 
+/// Why a send, receive or shutdown of an unconnected socket fails.
+const NOT_CONNECTED: &str = "the socket is not connected";
+
 /// A stream or seqpacket socket's protocol state.
 pub(crate) struct StreamSock {
     names: Arc<Names>,
@@ -67,7 +70,7 @@ impl Protocol for StreamSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
         let name = local_name(addr)?;
         let StreamState::Init(None) = &self.st else {
-            return Err(Errno::EINVAL);
+            return Err(cx.fail(Errno::EINVAL, "the socket is already bound"));
         };
         self.names.bind(cx, &name, Target::Bound)?;
         self.st = StreamState::Init(Some(Box::new(name)));
@@ -95,21 +98,25 @@ impl Protocol for StreamSock {
                 self.st = StreamState::Listening(b);
                 Ok(())
             }
-            _ => Err(Errno::EINVAL),
+            _ => Err(cx.fail(Errno::EINVAL, "the socket is not bound")),
         }
     }
 
     fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
         let name = local_name(addr)?;
         let StreamState::Init(own) = &self.st else {
-            return Err(Errno::EISCONN);
+            return Err(cx.fail(Errno::EISCONN, "the socket is already connected"));
         };
-        let entry = self.names.lookup(&name)?;
+        let entry = self.names.lookup(cx, &name)?;
         if entry.ty != cx.me().ty() {
-            return Err(Errno::EPROTOTYPE);
+            let why = match entry.target {
+                Target::Listener(_) => "the listener is of another type",
+                _ => "the name is bound to a socket of another type",
+            };
+            return Err(cx.fail(Errno::EPROTOTYPE, why));
         }
         let Target::Listener(backlog) = entry.target else {
-            return Err(Errno::ECONNREFUSED);
+            return Err(cx.fail(Errno::ECONNREFUSED, "the name is bound but not listening"));
         };
         let conn = backlog.enqueue(cx, &self.names, own.as_deref().cloned())?;
         self.join(conn, 0);
@@ -118,7 +125,7 @@ impl Protocol for StreamSock {
 
     fn accept(&mut self, cx: &mut OpCtx<'_>) -> Result<Accepted> {
         let StreamState::Listening(b) = &self.st else {
-            return Err(Errno::EINVAL);
+            return Err(cx.fail(Errno::EINVAL, "the socket is not listening"));
         };
         b.accept(cx)
     }
@@ -134,8 +141,11 @@ impl Protocol for StreamSock {
         match self.end() {
             Some(end) if stream => end.send_stream(cx, src, to),
             Some(end) => end.send_seqpacket(cx, src),
-            None if stream && to.is_some() => Err(Errno::EOPNOTSUPP),
-            None => Err(Errno::ENOTCONN),
+            None if stream && to.is_some() => Err(cx.fail(
+                Errno::EOPNOTSUPP,
+                "a stream socket cannot send to an address",
+            )),
+            None => Err(cx.fail(Errno::ENOTCONN, NOT_CONNECTED)),
         }
     }
 
@@ -148,13 +158,15 @@ impl Protocol for StreamSock {
         match self.end() {
             Some(end) => end.recv(cx, dst, flags),
             // Linux: a stream socket that is not connected says EINVAL, seqpacket ENOTCONN.
-            None if cx.me().ty() == SockType::STREAM => Err(Errno::EINVAL),
-            None => Err(Errno::ENOTCONN),
+            None if cx.me().ty() == SockType::STREAM => Err(cx.fail(Errno::EINVAL, NOT_CONNECTED)),
+            None => Err(cx.fail(Errno::ENOTCONN, NOT_CONNECTED)),
         }
     }
 
     fn shutdown(&mut self, cx: &mut OpCtx<'_>, how: Shutdown) -> Result<()> {
-        let end = self.end().ok_or(Errno::ENOTCONN)?;
+        let Some(end) = self.end() else {
+            return Err(cx.fail(Errno::ENOTCONN, NOT_CONNECTED));
+        };
         end.shutdown(cx, how);
         Ok(())
     }

@@ -20,6 +20,17 @@ impl SocketCore {
     /// the error becomes the socket's pending error (`SO_ERROR`) and the socket goes
     /// `Connecting -> Closed`. Families call this when a background connect finishes.
     pub fn finish_connect(self: &Arc<Self>, result: Result<()>) {
+        self.end_connect(result, None);
+    }
+
+    /// Ends a connect that was in progress with the error `e`, saying why (as
+    /// [`OpCtx::fail`] does for an operation): "the host reset the connection". The connect
+    /// call that reports `e` keeps the reason ([`Socket::error_reason`]).
+    pub fn fail_connect(self: &Arc<Self>, e: Errno, why: &'static str) {
+        self.end_connect(Err(e), Some(why));
+    }
+
+    fn end_connect(self: &Arc<Self>, result: Result<()>, why: Option<&'static str>) {
         let events = {
             let mut g = self.lock.lock();
             if g.released() || g.st.current() != State::Connecting {
@@ -33,6 +44,7 @@ impl SocketCore {
                 }
                 Err(e) => {
                     g.set_so_error(e);
+                    g.note_failure(e, why);
                     let _ = g.st.go(State::Closed);
                     Events::OUT | Events::ERR | Events::HUP
                 }
@@ -101,7 +113,10 @@ impl Socket {
     ) -> Result<Progress> {
         if !ty.is_connection() {
             // Datagrams: connect sets (or changes) the default peer.
-            return l.st.apply(Op::ConnectDgram, || l.proto.connect(cx, addr));
+            return l
+                .st
+                .apply(Op::ConnectDgram, || l.proto.connect(cx, addr))
+                .map_err(|e| cx.refused(Op::ConnectDgram, e));
         }
         // What depends on more than the state: the outcome of a connect this caller (or an
         // earlier nonblocking call) left going on is reported once, and a caller that waits
@@ -123,13 +138,18 @@ impl Socket {
                 // failed: its error, once.
                 l.flags.remove(Flags::CONNECT_REPORT);
                 if let Some(e) = l.take_so_error() {
+                    // With the reason the family gave when it ended the connect.
+                    if let Some(why) = l.reason(e) {
+                        cx.fail(e, why);
+                    }
                     return Err(e);
                 }
             }
             _ => {}
         }
         // New or Bound: `-> Connecting`; otherwise EINVAL, EALREADY or EISCONN.
-        l.st.start_op(Op::Connect)?;
+        l.st.start_op(Op::Connect)
+            .map_err(|e| cx.refused(Op::Connect, e))?;
         match l.proto.connect(cx, addr) {
             Ok(Progress::Done) => {
                 let r = l.st.cont(State::Connected).map(|_| Progress::Done);

@@ -104,6 +104,9 @@ struct Extra {
     connect_to: Option<SockAddr>,
     /// The pending error (`SO_ERROR`) kept by the socket layer itself.
     so_error: Option<Errno>,
+    /// The last failure of an operation and why, when the failing code said
+    /// ([`OpCtx::fail`]); a failure without a reason clears it.
+    why: Option<(Errno, &'static str)>,
     /// The owner recorded by a face.
     owner: Option<u32>,
     /// The credentials recorded by a face (what a peer's `SO_PEERCRED` reports).
@@ -146,6 +149,27 @@ impl<P: ?Sized> Locked<P> {
 
     fn set_so_error(&mut self, e: Errno) {
         self.ext.get_or_insert_default().so_error = Some(e);
+    }
+
+    /// Keeps (or, given no reason, forgets) why the last operation failed with `e`. Only
+    /// failures get here; a socket whose operations never failed with a reason has no box
+    /// for it.
+    #[cold]
+    fn note_failure(&mut self, e: Errno, why: Option<&'static str>) {
+        match why {
+            Some(w) => self.ext.get_or_insert_default().why = Some((e, w)),
+            None => {
+                if let Some(x) = self.ext.as_mut() {
+                    x.why = None;
+                }
+            }
+        }
+    }
+
+    /// Why the last failure was `e`, if it was and its reason was given.
+    fn reason(&self, e: Errno) -> Option<&'static str> {
+        let (x, w) = self.ext.as_ref()?.why?;
+        (x == e).then_some(w)
     }
 
     fn owner(&self) -> Option<u32> {

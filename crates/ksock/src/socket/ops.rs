@@ -17,7 +17,10 @@ use core::task::{Context, Poll};
 impl Socket {
     /// Binds to a local address (`New -> Bound`). Already bound: `EINVAL`.
     pub fn bind(&self, addr: &SockAddr) -> Result<()> {
-        self.run(|l, cx| l.st.apply(Op::Bind, || l.proto.bind(cx, addr)))
+        self.run(|l, cx| {
+            l.st.apply(Op::Bind, || l.proto.bind(cx, addr))
+                .map_err(|e| cx.refused(Op::Bind, e))
+        })
     }
 
     /// Binds to any free address the family picks (`New -> Bound`): Linux's autobind, which
@@ -44,9 +47,10 @@ impl Socket {
         let backlog = backlog.clamp(1, SOMAXCONN);
         self.run(|l, cx| {
             if !ty.is_connection() {
-                return Err(Errno::EOPNOTSUPP);
+                return Err(cx.fail(Errno::EOPNOTSUPP, "datagram sockets do not listen"));
             }
             l.st.apply(Op::Listen, || l.proto.listen(cx, backlog))
+                .map_err(|e| cx.refused(Op::Listen, e))
         })
     }
 
@@ -82,7 +86,7 @@ impl Socket {
         let ty = self.ty();
         let r = self.core.poll_op(cx, Events::IN, |l, cx| {
             if !ty.is_connection() {
-                return Err(Errno::EOPNOTSUPP);
+                return Err(cx.fail(Errno::EOPNOTSUPP, "datagram sockets do not listen"));
             }
             l.st.apply(Op::Accept, || {
                 // The new socket joins the listener's account: count it first, so that at the
@@ -101,6 +105,7 @@ impl Socket {
                     }
                 }
             })
+            .map_err(|e| cx.refused(Op::Accept, e))
         });
         match r {
             Poll::Ready(Ok((a, account))) => Poll::Ready(self.finish_accept(a, account)),
@@ -219,7 +224,10 @@ impl Socket {
 
     /// Shuts down one or both directions (`Connected -> Closing`). Not connected: `ENOTCONN`.
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
-        self.run(|l, cx| l.st.apply(Op::Shutdown, || l.proto.shutdown(cx, how)))
+        self.run(|l, cx| {
+            l.st.apply(Op::Shutdown, || l.proto.shutdown(cx, how))
+                .map_err(|e| cx.refused(Op::Shutdown, e))
+        })
     }
 
     /// Drops this handle; the socket closes if it was the last one.

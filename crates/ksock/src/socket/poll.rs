@@ -95,6 +95,9 @@ impl SocketCore {
                 &mut deferred,
             );
             let r = op(l, &mut cx);
+            if let Err(e) = &r {
+                l.note_failure(*e, cx.reason_for(*e));
+            }
             (r, cx.take_wait())
         };
         deferred.run();
@@ -201,6 +204,16 @@ impl Socket {
         mut op: impl FnMut(&mut Locked<dyn Protocol>, &mut OpCtx<'_>) -> Result<T>,
     ) -> Result<T> {
         self.core.run(&mut op).0
+    }
+
+    /// Why the socket's last failed operation failed, if it failed with `e` and the code
+    /// that refused it said why ([`OpCtx::fail`]): "no socket is bound to that name", "the
+    /// host refused the connection". For faces that explain an error they just got from
+    /// this socket (the file face's `err` file); a failure without a reason forgets the
+    /// last one, and an operation of another handle may have failed meanwhile.
+    pub fn error_reason(&self, e: Errno) -> Option<&'static str> {
+        let g = self.core.lock.lock();
+        g.reason(e)
     }
 
     /// Current readiness: `IN`, `OUT`, `HUP`, `RDHUP`, `ERR`; `NVAL` once closed.
