@@ -159,7 +159,7 @@ impl Names {
     /// trying each once, in order from where the last autobind stopped; all taken:
     /// `ENOSPC`. Each try takes the table's lock on its own, as Linux takes the hash
     /// bucket's, so a full namespace does not hold the lock for a million tries.
-    fn autobind(&self, cx: &OpCtx<'_>, target: Target) -> Result<LocalName> {
+    fn autobind(&self, cx: &mut OpCtx<'_>, target: Target) -> Result<LocalName> {
         for _ in 0..AUTOBIND_NAMES {
             let n = self.autobind.fetch_add(1, Ordering::Relaxed) % AUTOBIND_NAMES;
             let name = LocalName::new(&hex5(n))?;
