@@ -6,7 +6,6 @@ use ksock_netfs::status::Status;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -121,42 +120,7 @@ pub fn mounts() -> io::Result<Vec<PathBuf>> {
 
 /// The mount points of `fuse.ksock` file systems in a `mountinfo` text.
 pub fn parse_mountinfo(text: &str) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|line| {
-            // id parent dev root mountpoint options [optional...] - fstype source super
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            if fstype != "fuse.ksock" {
-                return None;
-            }
-            left.split_whitespace().nth(4).map(unescape_mountinfo)
-        })
-        .collect()
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
-fn unescape_mountinfo(s: &str) -> PathBuf {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-            if let Ok(byte) = u8::try_from(v) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
+    ksock_fuse::ksock_mounts(text)
 }
 
 /// The sockets of a stack running in this process, as rows (the same table a mounted tree

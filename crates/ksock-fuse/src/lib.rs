@@ -42,6 +42,7 @@
 mod exits;
 mod fs;
 mod mountpoint;
+pub use mountpoint::ksock_mounts;
 pub mod procs;
 
 use exits::Exits;

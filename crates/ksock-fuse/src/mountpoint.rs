@@ -53,15 +53,24 @@ pub(crate) fn check(dir: &Path, nonempty: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether `mountinfo` (the text of `/proc/self/mountinfo`) lists a ksock mount at `dir`.
+/// The mount points of the ksock trees (`fuse.ksock`) that `mountinfo` (the text of
+/// `/proc/self/mountinfo`) lists, in its order.
+pub fn ksock_mounts(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            // id parent major:minor root mount-point options [optional...] - fstype source super
+            let mut fields = line.split(' ');
+            let point = fields.nth(4).map(unescape);
+            let fstype = fields.skip_while(|f| *f != "-").nth(1);
+            (fstype == Some(FSTYPE)).then_some(point).flatten()
+        })
+        .collect()
+}
+
+/// Whether `mountinfo` lists a ksock mount at `dir`.
 fn ksock_mounted_at(mountinfo: &str, dir: &Path) -> bool {
-    mountinfo.lines().any(|line| {
-        // id parent major:minor root mount-point options [optional...] - fstype source super
-        let mut fields = line.split(' ');
-        let point = fields.nth(4).map(unescape);
-        let fstype = fields.skip_while(|f| *f != "-").nth(1);
-        fstype == Some(FSTYPE) && point.as_deref() == Some(dir)
-    })
+    ksock_mounts(mountinfo).iter().any(|p| p == dir)
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, and so on).

@@ -184,6 +184,20 @@ impl<P: ?Sized> Locked<P> {
         self.ext.as_ref().and_then(|e| e.account.clone())
     }
 
+    /// The context an operation on this socket runs with: its committed state, options,
+    /// credentials and account (copied out, so the protocol state stays free to borrow),
+    /// notifications going to `deferred`.
+    pub(crate) fn op_ctx<'a>(&self, me: &'a SockRef, deferred: &'a mut Deferred) -> OpCtx<'a> {
+        OpCtx::new(
+            me,
+            self.st.current(),
+            self.opts(),
+            self.cred(),
+            self.account(),
+            deferred,
+        )
+    }
+
     fn connect_to(&self) -> Option<&SockAddr> {
         self.ext.as_ref().and_then(|e| e.connect_to.as_ref())
     }
@@ -281,14 +295,7 @@ impl SocketCore {
                 let _ = g.st.go(State::Closed);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(
-                self,
-                l.st.current(),
-                l.opts(),
-                l.cred(),
-                l.account(),
-                &mut deferred,
-            );
+            let mut cx = l.op_ctx(self, &mut deferred);
             l.proto.close(&mut cx);
             if let Some(a) = l.ext.as_mut().and_then(|e| e.account.take()) {
                 a.close_socket();

@@ -86,14 +86,7 @@ impl SocketCore {
                 return (Err(Errno::EBADF), None);
             }
             let l: &mut Locked<dyn Protocol> = &mut g;
-            let mut cx = OpCtx::new(
-                self,
-                l.st.current(),
-                l.opts(),
-                l.cred(),
-                l.account(),
-                &mut deferred,
-            );
+            let mut cx = l.op_ctx(self, &mut deferred);
             let r = op(l, &mut cx);
             if let Err(e) = &r {
                 l.note_failure(*e, cx.reason_for(*e));
@@ -178,8 +171,7 @@ impl<P: Protocol> SocketCore<P> {
             if g.released() {
                 return None;
             }
-            let (state, opts, cred, account) = (g.st.current(), g.opts(), g.cred(), g.account());
-            let mut cx = OpCtx::new(&me, state, opts, cred, account, &mut deferred);
+            let mut cx = g.op_ctx(&me, &mut deferred);
             f(&mut g.proto, &mut cx)
         };
         deferred.run();
