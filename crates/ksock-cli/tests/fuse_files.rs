@@ -22,19 +22,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// Waits until process `pid` sits in write(2) (syscall 1 on x86_64, 64 on aarch64).
 #[track_caller]
 fn wait_in_write(pid: u32) {
-    wait_until("the process blocks in write", || {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
-        assert!(
-            !matches!(state, None | Some("Z" | "X")),
-            "process {pid} ended instead of blocking in write"
-        );
-        fs::read_to_string(format!("/proc/{pid}/syscall"))
-            .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("1" | "64")))
-    });
+    common::wait_in_syscall(pid, "write", ["1", "64"]);
 }
 
 /// Waits up to [`DEADLINE`] for `child` to end; `None` (still running) after that.

@@ -92,7 +92,14 @@ pub fn read_line(child: &mut Child) -> String {
 /// Waits until process `pid` sits in read(2) (syscall 0 on x86_64, 63 on aarch64).
 #[track_caller]
 pub fn wait_in_read(pid: u32) {
-    wait_until("the process blocks in read", || {
+    wait_in_syscall(pid, "read", ["0", "63"]);
+}
+
+/// Waits until process `pid` sits in system call `name`, numbered `nrs` (x86_64, aarch64);
+/// fails if the process ends first.
+#[track_caller]
+pub fn wait_in_syscall(pid: u32, name: &str, nrs: [&str; 2]) {
+    wait_until(&format!("the process blocks in {name}"), || {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat
             .rsplit(')')
@@ -100,10 +107,13 @@ pub fn wait_in_read(pid: u32) {
             .and_then(|s| s.split_whitespace().next());
         assert!(
             !matches!(state, None | Some("Z" | "X")),
-            "process {pid} ended instead of blocking in read"
+            "process {pid} ended instead of blocking in {name}"
         );
-        fs::read_to_string(format!("/proc/{pid}/syscall"))
-            .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("0" | "63")))
+        fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| {
+            s.split_whitespace()
+                .next()
+                .is_some_and(|n| nrs.contains(&n))
+        })
     });
 }
 
