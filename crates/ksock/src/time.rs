@@ -38,8 +38,8 @@ mod threaded {
     use std::time::{Duration, Instant};
 
     /// A [`Clock`] over [`Instant`] with a thread that calls the stack back when a timer
-    /// comes due (and sleeps, costing nothing, while none is set). The thread ends when the
-    /// stack is gone.
+    /// comes due. While none is set it sleeps, waking once a second only to notice the
+    /// stack going away; the thread ends when the stack is gone.
     pub struct ThreadClock {
         origin: Instant,
         next: Mutex<Option<u64>>,
