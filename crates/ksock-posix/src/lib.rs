@@ -675,6 +675,11 @@ impl Posix {
                         .iter()
                         .flat_map(|v| v.to_ne_bytes())
                         .collect(),
+                    // struct linger { int l_onoff; int l_linger; }
+                    OptVal::Linger(l) => {
+                        let (on, secs) = (l.is_some() as i32, l.unwrap_or(0) as i32);
+                        [on, secs].iter().flat_map(|v| v.to_ne_bytes()).collect()
+                    }
                 }
             };
             let n = (len as usize).min(value.len());
@@ -707,6 +712,14 @@ impl Posix {
             }
             let val = if opt.is_time() {
                 OptVal::Time(parse_timeval(optval)?)
+            } else if opt == SockOpt::Linger {
+                // struct linger: shorter is EINVAL, as Linux's `sock_setsockopt`.
+                if optval.len() < 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let int = |b: &[u8]| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+                let (on, secs) = (int(&optval[..4]), int(&optval[4..8]));
+                OptVal::Linger((on != 0).then_some(secs.max(0) as u32))
             } else {
                 let mut v = [0u8; 4];
                 v.copy_from_slice(&optval[..4]);

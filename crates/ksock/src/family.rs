@@ -146,6 +146,13 @@ pub trait Protocol: Send + 'static {
         Err(Errno::EOPNOTSUPP)
     }
 
+    /// Whether `listen` on a socket that was never bound binds it first
+    /// ([`autobind`](Protocol::autobind)), as Linux TCP does; `false` (the default) leaves
+    /// it to the operation table (`EINVAL`, as Linux AF_UNIX).
+    fn listen_binds(&self) -> bool {
+        false
+    }
+
     /// Starts listening, or updates the backlog of a listener.
     fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()>;
 
@@ -223,10 +230,23 @@ pub trait Protocol: Send + 'static {
         Err(Errno::ENOPROTOOPT)
     }
 
+    /// A socket-level option changed (`SO_KEEPALIVE`, `SO_RCVBUF`...; `cx.opts()` has the new
+    /// values): a family that applies options to live protocol state (a TCP connection's
+    /// keep-alive) does it here. Nothing by default.
+    fn options_changed(&mut self, cx: &mut OpCtx<'_>, opt: crate::opt::SockOpt) {
+        let _ = (cx, opt);
+    }
+
     /// The peer's credentials as recorded when the connection was made (`SO_PEERCRED`), if
     /// the family keeps them and the face recorded any.
     fn peer_cred(&self) -> Option<Cred> {
         None
+    }
+
+    /// Family-specific lines for status displays (`tcp_state ESTABLISHED`, counters), as
+    /// `(key, value)` pairs with no white space in the key. None by default.
+    fn details(&self) -> Vec<(&'static str, alloc::string::String)> {
+        Vec::new()
     }
 
     /// Bytes waiting to be received (`FIONREAD`): all buffered bytes of a connection (stream
@@ -333,19 +353,28 @@ impl<'a> OpCtx<'a> {
     /// Notifies `sock` of `events` once the socket's lock is released. Cheap when nobody
     /// listens on `sock`.
     pub fn notify(&mut self, sock: &SockRef, events: Events) {
-        if sock.wants(events) {
-            self.deferred.push(sock.clone(), events, false);
-        }
+        self.deferred.notify(sock, events);
     }
 
     /// Tells `sock` that its peer went away: once the lock is released its state moves
     /// `Connected -> Closing` and it is notified of `events`.
     pub fn peer_gone(&mut self, sock: &SockRef, events: Events) {
-        self.deferred.push(sock.clone(), events, true);
+        self.deferred.peer_gone(sock, events);
+    }
+
+    /// The notifications this operation delivers once its lock is released, for the rest
+    /// of what [`Deferred`] can carry (a connect ended, a connection reset).
+    pub fn deferred(&mut self) -> &mut Deferred {
+        self.deferred
     }
 }
 
 /// Notifications collected under a lock and delivered after it is released.
+///
+/// Operations get one through their [`OpCtx`]; a family's driver working outside any
+/// operation (an interface poll that finishes handshakes and delivers resets) makes its
+/// own, fills it while it holds its locks and calls [`run`](Deferred::run) once it holds
+/// none.
 #[derive(Default)]
 pub struct Deferred {
     first: Option<Note>,
@@ -355,16 +384,30 @@ pub struct Deferred {
 struct Note {
     sock: SockRef,
     events: Events,
-    peer_gone: bool,
+    kind: NoteKind,
+}
+
+#[derive(Clone, Copy)]
+enum NoteKind {
+    Notify,
+    PeerGone,
+    Reset,
+    ConnectDone(Option<Errno>, Option<&'static str>),
 }
 
 impl Deferred {
-    fn push(&mut self, sock: SockRef, events: Events, peer_gone: bool) {
-        let n = Note {
-            sock,
-            events,
-            peer_gone,
-        };
+    /// Nothing to deliver yet.
+    pub fn new() -> Deferred {
+        Deferred::default()
+    }
+
+    /// Whether nothing is to be delivered.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, sock: SockRef, events: Events, kind: NoteKind) {
+        let n = Note { sock, events, kind };
         if self.first.is_none() {
             self.first = Some(n);
         } else {
@@ -372,15 +415,52 @@ impl Deferred {
         }
     }
 
+    /// Notifies `sock` of `events` (as [`OpCtx::notify`]).
+    pub fn notify(&mut self, sock: &SockRef, events: Events) {
+        if sock.wants(events) {
+            self.push(sock.clone(), events, NoteKind::Notify);
+        }
+    }
+
+    /// Tells `sock` its peer went away (as [`OpCtx::peer_gone`]).
+    pub fn peer_gone(&mut self, sock: &SockRef, events: Events) {
+        self.push(sock.clone(), events, NoteKind::PeerGone);
+    }
+
+    /// Ends `sock`'s connect in progress once the locks are released, as
+    /// [`SocketCore::finish_connect`] (`why`: as [`SocketCore::fail_connect`]). For a
+    /// family that learns a handshake's outcome while it holds another socket's lock or
+    /// its own interface lock.
+    pub fn connect_done(&mut self, sock: &SockRef, result: Result<()>, why: Option<&'static str>) {
+        self.push(
+            sock.clone(),
+            Events::empty(),
+            NoteKind::ConnectDone(result.err(), why),
+        );
+    }
+
+    /// Tells `sock` its connection was reset: `Connected` or `Closing` moves to `Closed`
+    /// (the family reports the error itself, through [`Protocol::take_error`]), and it is
+    /// notified of `events`.
+    pub fn reset(&mut self, sock: &SockRef, events: Events) {
+        self.push(sock.clone(), events, NoteKind::Reset);
+    }
+
     /// Delivers everything. Call with no lock held.
-    pub(crate) fn run(&mut self) {
+    pub fn run(&mut self) {
         // `more` holds notes only when `first` does.
         let Some(first) = self.first.take() else {
             return;
         };
         for n in core::iter::once(first).chain(self.more.drain(..)) {
-            if n.peer_gone {
-                n.sock.peer_went_away();
+            match n.kind {
+                NoteKind::Notify => {}
+                NoteKind::PeerGone => n.sock.peer_went_away(),
+                NoteKind::Reset => n.sock.was_reset(),
+                NoteKind::ConnectDone(e, why) => {
+                    n.sock.end_connect(e.map_or(Ok(()), Err), why);
+                    continue;
+                }
             }
             n.sock.notify(n.events);
         }

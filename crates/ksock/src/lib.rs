@@ -46,7 +46,7 @@ pub mod opt;
 mod socket;
 pub mod stack;
 pub mod state;
-mod sync;
+pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

@@ -47,6 +47,14 @@ pub enum SockOpt {
     /// `SO_PEERCRED` (read-only): the peer's credentials, recorded when the connection was
     /// made ([`Cred::NONE`] without one).
     PeerCred,
+    /// `SO_REUSEADDR`: the address may be bound while another socket holds it (families
+    /// with ports apply Linux's rule; the local family keeps and reports it, as Linux).
+    ReuseAddr,
+    /// `SO_KEEPALIVE`: probe an idle connection (families with connections over a network).
+    KeepAlive,
+    /// `SO_LINGER` ([`OptVal::Linger`]): with a zero time, closing aborts the connection
+    /// with a reset.
+    Linger,
     /// An option of a protocol level (`IPPROTO_TCP`, `IPPROTO_IP`, `IPPROTO_IPV6`...):
     /// the core passes it to the socket's family ([`Protocol::get_option`]
     /// (crate::family::Protocol::get_option)), which knows its names and values.
@@ -78,6 +86,9 @@ impl SockOpt {
             38 => SockOpt::Protocol,
             39 => SockOpt::Domain,
             17 => SockOpt::PeerCred,
+            2 => SockOpt::ReuseAddr,
+            9 => SockOpt::KeepAlive,
+            13 => SockOpt::Linger,
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }
@@ -96,6 +107,9 @@ impl SockOpt {
             SockOpt::Protocol => 38,
             SockOpt::Domain => 39,
             SockOpt::PeerCred => 17,
+            SockOpt::ReuseAddr => 2,
+            SockOpt::KeepAlive => 9,
+            SockOpt::Linger => 13,
             SockOpt::Proto { name, .. } => name,
         }
     }
@@ -132,6 +146,8 @@ impl SockOpt {
 pub enum OptVal {
     /// An integer option.
     Int(i32),
+    /// `SO_LINGER`'s `struct linger`: `None` when off, else the time in seconds.
+    Linger(Option<u32>),
     /// A timeout: `None` waits forever, `Some(Duration::ZERO)` never waits.
     Time(Option<Duration>),
     /// Credentials (`SO_PEERCRED`).
@@ -143,7 +159,7 @@ impl OptVal {
     pub fn int(self) -> Result<i32> {
         match self {
             OptVal::Int(v) => Ok(v),
-            OptVal::Time(_) | OptVal::Cred(_) => Err(Errno::EINVAL),
+            _ => Err(Errno::EINVAL),
         }
     }
 }
@@ -158,7 +174,15 @@ pub struct Options {
     rcvlowat: u32,
     rcvtimeo_ns: u64,
     sndtimeo_ns: u64,
+    /// `SO_LINGER`'s seconds, or [`NO_LINGER`].
+    linger: u32,
+    /// `SO_REUSEADDR`, `SO_KEEPALIVE`.
+    bits: u8,
 }
+
+const NO_LINGER: u32 = u32::MAX;
+const REUSEADDR: u8 = 1;
+const KEEPALIVE: u8 = 2;
 
 impl Default for Options {
     fn default() -> Self {
@@ -168,6 +192,8 @@ impl Default for Options {
             rcvlowat: 1,
             rcvtimeo_ns: NO_TIMEOUT,
             sndtimeo_ns: NO_TIMEOUT,
+            linger: NO_LINGER,
+            bits: 0,
         }
     }
 }
@@ -211,6 +237,21 @@ impl Options {
         from_ns(self.sndtimeo_ns)
     }
 
+    /// `SO_REUSEADDR`.
+    pub fn reuseaddr(&self) -> bool {
+        self.bits & REUSEADDR != 0
+    }
+
+    /// `SO_KEEPALIVE`.
+    pub fn keepalive(&self) -> bool {
+        self.bits & KEEPALIVE != 0
+    }
+
+    /// `SO_LINGER`: `None` when off, else the linger time in seconds (0: close resets).
+    pub fn linger(&self) -> Option<u32> {
+        (self.linger != NO_LINGER).then_some(self.linger)
+    }
+
     /// Sets a settable option with Linux's rules: buffer sizes are capped at the system
     /// maximum, doubled (to leave room for bookkeeping, as Linux does) and raised to the
     /// minimum; a negative low-water mark means "as large as possible", zero means one.
@@ -245,6 +286,24 @@ impl Options {
                     self.sndtimeo_ns = ns;
                 }
             }
+            SockOpt::ReuseAddr | SockOpt::KeepAlive => {
+                let bit = if opt == SockOpt::ReuseAddr {
+                    REUSEADDR
+                } else {
+                    KEEPALIVE
+                };
+                if val.int()? != 0 {
+                    self.bits |= bit;
+                } else {
+                    self.bits &= !bit;
+                }
+            }
+            SockOpt::Linger => {
+                let OptVal::Linger(l) = val else {
+                    return Err(Errno::EINVAL);
+                };
+                self.linger = l.map_or(NO_LINGER, |s| s.min(NO_LINGER - 1));
+            }
             _ => return Err(Errno::ENOPROTOOPT),
         }
         Ok(())
@@ -258,6 +317,9 @@ impl Options {
             SockOpt::RcvLowat => OptVal::Int(self.rcvlowat as i32),
             SockOpt::RcvTimeo => OptVal::Time(self.rcvtimeo()),
             SockOpt::SndTimeo => OptVal::Time(self.sndtimeo()),
+            SockOpt::ReuseAddr => OptVal::Int(self.reuseaddr() as i32),
+            SockOpt::KeepAlive => OptVal::Int(self.keepalive() as i32),
+            SockOpt::Linger => OptVal::Linger(self.linger()),
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }

@@ -4,7 +4,7 @@
 //! `dyn Protocol` behind the same lock as its state machine (one allocation per socket).
 
 #[cfg(feature = "std")]
-pub(crate) use parking_lot::Mutex;
+pub use parking_lot::Mutex;
 
 #[cfg(not(feature = "std"))]
-pub(crate) use spin::Mutex;
+pub use spin::Mutex;

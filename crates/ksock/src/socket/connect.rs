@@ -30,7 +30,7 @@ impl SocketCore {
         self.end_connect(Err(e), Some(why));
     }
 
-    fn end_connect(self: &Arc<Self>, result: Result<()>, why: Option<&'static str>) {
+    pub(crate) fn end_connect(self: &Arc<Self>, result: Result<()>, why: Option<&'static str>) {
         let events = {
             let mut g = self.lock.lock();
             if g.released() || g.st.current() != State::Connecting {

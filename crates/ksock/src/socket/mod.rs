@@ -355,6 +355,7 @@ impl SocketCore {
             queues: g.proto.queues(),
             owner: g.owner(),
             peer_cred: g.proto.peer_cred(),
+            details: g.proto.details(),
             nonblocking: g.flags.contains(Flags::NONBLOCK),
         })
     }
@@ -389,6 +390,8 @@ pub struct SocketInfo {
     pub peer_cred: Option<Cred>,
     /// The socket's own nonblocking flag.
     pub nonblocking: bool,
+    /// What its family adds ([`Protocol::details`]): `("tcp_state", "ESTABLISHED")`...
+    pub details: alloc::vec::Vec<(&'static str, alloc::string::String)>,
 }
 
 /// A user handle to a socket.

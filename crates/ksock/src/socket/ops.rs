@@ -49,6 +49,10 @@ impl Socket {
             if !ty.is_connection() {
                 return Err(cx.fail(Errno::EOPNOTSUPP, "datagram sockets do not listen"));
             }
+            if l.st.current() == crate::state::State::New && l.proto.listen_binds() {
+                // TCP's `inet_autobind` for a listener that was never bound.
+                l.st.apply(Op::Bind, || l.proto.autobind(cx))?;
+            }
             l.st.apply(Op::Listen, || l.proto.listen(cx, backlog))
                 .map_err(|e| cx.refused(Op::Listen, e))
         })
@@ -87,6 +91,10 @@ impl Socket {
         let r = self.core.poll_op(cx, Events::IN, |l, cx| {
             if !ty.is_connection() {
                 return Err(cx.fail(Errno::EOPNOTSUPP, "datagram sockets do not listen"));
+            }
+            if l.st.current() == crate::state::State::New && l.proto.listen_binds() {
+                // TCP's `inet_autobind` for a listener that was never bound.
+                l.st.apply(Op::Bind, || l.proto.autobind(cx))?;
             }
             l.st.apply(Op::Accept, || {
                 // The new socket joins the listener's account: count it first, so that at the

@@ -141,7 +141,12 @@ impl Socket {
         if let SockOpt::Proto { level, name } = opt {
             return self.run(|l, cx| l.proto.set_option(cx, level, name, val));
         }
-        self.with_locked(|l| l.set_opt(opt, val))?;
+        self.run(|l, cx| {
+            l.set_opt(opt, val)?;
+            let mut cx = l.op_ctx(cx.me(), cx.deferred());
+            l.proto.options_changed(&mut cx, opt);
+            Ok(())
+        })?;
         if opt == SockOpt::SndBuf {
             // A larger buffer may let a blocked writer go on.
             self.core.notify(Events::OUT);

@@ -152,6 +152,17 @@ impl SocketCore {
     }
 }
 
+impl SocketCore {
+    /// Called (through [`Deferred::reset`](crate::family::Deferred::reset)) when a
+    /// connection was reset: `Connected` or `Closing` moves to `Closed`.
+    pub(crate) fn was_reset(self: &Arc<Self>) {
+        let mut g = self.lock.lock();
+        if !g.released() && matches!(g.st.current(), State::Connected | State::Closing) {
+            let _ = g.st.go(State::Closed);
+        }
+    }
+}
+
 impl<P: Protocol> SocketCore<P> {
     /// Changes the socket from outside any operation: runs `f` on the protocol state under
     /// the socket's lock, with an [`OpCtx`] whose notifications (`notify`, `peer_gone`) are

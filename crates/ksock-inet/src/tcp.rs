@@ -1,0 +1,823 @@
+//! The TCP `Protocol`: a ksock stream socket over smoltcp TCP sockets.
+//!
+//! The socket's own state (under its lock) is which stage it is in: unconnected (with its
+//! binding), listening (its accept queue lives in the interface, keyed by the socket's id),
+//! or a connection (a smoltcp socket handle). What the interface learns about a connection
+//! (a reset, the peer's FIN, the handshake's end) is kept in its entry under the interface
+//! lock, so the interface never needs the socket's lock.
+
+use crate::addr::{from_ep, report, unmap};
+use crate::net::{Listener, Net, Owner, Setup};
+use crate::ports::{BindError, BindId, Cover, Proto};
+use crate::{Shared, opts};
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bytes::Buf;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use ksock::family::{Accepted, OpCtx, Progress, Protocol};
+use ksock::opt::{OptVal, Options, SockOpt};
+use ksock::types::{MsgFlags, Queues, RecvInfo, Shutdown};
+use ksock::{
+    Domain, Errno, Events, RecvSink, Result, SendBuf, SockAddr, SockRef, SockType, SocketCore,
+};
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp;
+use smoltcp::time::Duration;
+use smoltcp::wire::IpListenEndpoint;
+
+/// Per-socket TCP settings (the `IPPROTO_TCP`, `IPPROTO_IP` and `IPPROTO_IPV6` options).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cfg {
+    pub nodelay: bool,
+    pub keepidle: u32,
+    pub keepintvl: u32,
+    pub keepcnt: u32,
+    pub ttl: Option<u8>,
+    pub v6only: bool,
+}
+
+impl Default for Cfg {
+    fn default() -> Self {
+        // Linux's defaults: tcp_keepalive_time 7200 s, _intvl 75 s, _probes 9.
+        Cfg {
+            nodelay: false,
+            keepidle: 7200,
+            keepintvl: 75,
+            keepcnt: 9,
+            ttl: None,
+            v6only: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bound {
+    pub addr: SocketAddr,
+    pub id: BindId,
+}
+
+enum St {
+    /// Not connected; bound or not.
+    Init(Option<Bound>),
+    /// Listening (the queue is `Net::listeners[key]`, the key being the socket's id).
+    Listening(Bound, u64),
+    /// A connection.
+    Conn(SocketHandle),
+    /// Closed.
+    Done,
+}
+
+/// A TCP socket.
+pub struct TcpSock {
+    shared: Arc<Shared>,
+    v6: bool,
+    cfg: Cfg,
+    st: St,
+}
+
+/// The cover of a bind address for a socket of `v6` domain.
+pub(crate) fn cover_of(ip: IpAddr, v6: bool, v6only: bool) -> Cover {
+    if ip.is_unspecified() {
+        if v6 && ip.is_ipv6() {
+            Cover::Any6 { v6only }
+        } else {
+            Cover::Any4
+        }
+    } else {
+        Cover::One(ip)
+    }
+}
+
+/// The address an `AF_INET6` or `AF_INET` socket means by `a`: IPv4-mapped addresses are
+/// IPv4 on a dual-stack socket; a socket of one version cannot use the other.
+pub(crate) fn normalize(a: &SockAddr, v6: bool, v6only: bool) -> Result<SocketAddr> {
+    let SockAddr::Inet(a) = a else {
+        return Err(Errno::EAFNOSUPPORT);
+    };
+    let a = if v6 { unmap(*a) } else { *a };
+    match (a.ip(), v6) {
+        (IpAddr::V6(_), false) => Err(Errno::EAFNOSUPPORT),
+        (IpAddr::V4(_), true) if v6only => Err(Errno::ENETUNREACH),
+        _ => Ok(a),
+    }
+}
+
+/// Binds `a` (port 0: an ephemeral port) in the table, with the checks every bind makes.
+pub(crate) fn bind_addr(
+    net: &mut Net,
+    cx: &mut OpCtx<'_>,
+    proto: Proto,
+    a: SocketAddr,
+    v6: bool,
+    v6only: bool,
+) -> Result<Bound> {
+    if !a.ip().is_unspecified() && !net.has_addr(a.ip()) {
+        return Err(cx.fail(Errno::EADDRNOTAVAIL, "no interface has that address"));
+    }
+    let cover = cover_of(a.ip(), v6, v6only);
+    let reuse = cx.opts().reuseaddr();
+    if a.port() == 0 {
+        return match net.ports.bind_ephemeral(proto, cover, reuse) {
+            Ok((port, id)) => Ok(Bound {
+                addr: SocketAddr::new(a.ip(), port),
+                id,
+            }),
+            Err(_) => Err(cx.fail(Errno::EADDRINUSE, "every ephemeral port is in use")),
+        };
+    }
+    if a.port() < 1024 && cx.cred().is_some_and(|c| c.uid != 0) {
+        return Err(cx.fail(Errno::EACCES, "ports below 1024 need root"));
+    }
+    match net.ports.bind(proto, a.port(), cover, reuse) {
+        Ok(id) => Ok(Bound { addr: a, id }),
+        Err(BindError::InUse | BindError::Exhausted) => Err(cx.fail(
+            Errno::EADDRINUSE,
+            "another socket holds that port on an overlapping address",
+        )),
+    }
+}
+
+/// The wildcard address of a socket's domain.
+pub(crate) fn any(v6: bool) -> SocketAddr {
+    if v6 {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
+    } else {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    }
+}
+
+/// Copies as much of `src` as fits into the socket's send buffer.
+fn queue(s: &mut tcp::Socket<'_>, src: &mut dyn Buf) -> usize {
+    let mut sent = 0;
+    while src.has_remaining() && s.can_send() {
+        let n = s
+            .send(|room| {
+                let chunk = src.chunk();
+                let n = chunk.len().min(room.len());
+                room[..n].copy_from_slice(&chunk[..n]);
+                (n, n)
+            })
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        src.advance(n);
+        sent += n;
+    }
+    sent
+}
+
+impl TcpSock {
+    pub(crate) fn new(shared: Arc<Shared>, v6: bool) -> TcpSock {
+        TcpSock {
+            shared,
+            v6,
+            cfg: Cfg::default(),
+            st: St::Init(None),
+        }
+    }
+
+    fn setup(&self, o: &Options) -> Setup {
+        let keepalive = o
+            .keepalive()
+            .then(|| Duration::from_secs(u64::from(self.cfg.keepidle)));
+        let timeout = keepalive.map(|idle| {
+            idle + Duration::from_secs(u64::from(self.cfg.keepintvl) * u64::from(self.cfg.keepcnt))
+        });
+        Setup {
+            rcvbuf: o.rcvbuf(),
+            sndbuf: o.sndbuf(),
+            nodelay: self.cfg.nodelay,
+            keepalive,
+            timeout,
+            ttl: self.cfg.ttl,
+        }
+    }
+
+    /// Applies changed settings to a live connection or a listener.
+    fn apply(&self, net: &mut Net, o: &Options, key: u64) {
+        let setup = self.setup(o);
+        match self.st {
+            St::Conn(h) => {
+                let s = net.sockets.get_mut::<tcp::Socket>(h);
+                s.set_nagle_enabled(!setup.nodelay);
+                s.set_keep_alive(setup.keepalive);
+                s.set_hop_limit(setup.ttl);
+                if let Some(e) = net.entries.get_mut(&h) {
+                    e.timeout = setup.timeout;
+                    if !e.connecting {
+                        s.set_timeout(setup.timeout);
+                    }
+                }
+            }
+            St::Listening(..) => {
+                if let Some(l) = net.listeners.get_mut(&key) {
+                    l.setup = setup;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn conn_state(&self) -> Option<tcp::State> {
+        let St::Conn(h) = self.st else { return None };
+        Some(
+            self.shared
+                .peek(|n| n.sockets.get::<tcp::Socket>(h).state()),
+        )
+    }
+}
+
+impl Protocol for TcpSock {
+    fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
+        let a = normalize(addr, self.v6, self.cfg.v6only)?;
+        let (v6, v6only) = (self.v6, self.cfg.v6only);
+        let b = self
+            .shared
+            .with(cx, |net, cx| bind_addr(net, cx, Proto::Tcp, a, v6, v6only))?;
+        self.st = St::Init(Some(b));
+        Ok(())
+    }
+
+    fn autobind(&mut self, cx: &mut OpCtx<'_>) -> Result<()> {
+        let (v6, v6only) = (self.v6, self.cfg.v6only);
+        let b = self.shared.with(cx, |net, cx| {
+            bind_addr(net, cx, Proto::Tcp, any(v6), v6, v6only)
+        })?;
+        self.st = St::Init(Some(b));
+        Ok(())
+    }
+
+    fn listen_binds(&self) -> bool {
+        true
+    }
+
+    fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()> {
+        let key = cx.me().id();
+        let setup = self.setup(cx.opts());
+        let me = cx.me().clone();
+        match self.st {
+            St::Listening(..) => self.shared.with(cx, |net, _| {
+                if let Some(l) = net.listeners.get_mut(&key) {
+                    l.backlog = backlog;
+                }
+                Ok(())
+            }),
+            St::Init(Some(b)) => {
+                let (v6, v6only) = (self.v6, self.cfg.v6only);
+                self.shared.with(cx, |net, cx| {
+                    net.ports
+                        .set_listening(Proto::Tcp, b.addr.port(), b.id, true)
+                        .map_err(|_| {
+                            cx.fail(Errno::EADDRINUSE, "another socket listens on that port")
+                        })?;
+                    net.add_listener(
+                        key,
+                        Listener {
+                            sock: Arc::downgrade(&me),
+                            port: b.addr.port(),
+                            cover: cover_of(b.addr.ip(), v6, v6only),
+                            backlog,
+                            pending: Vec::new(),
+                            ready: VecDeque::new(),
+                            setup,
+                            overflows: 0,
+                        },
+                    );
+                    Ok(())
+                })?;
+                self.st = St::Listening(b, key);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
+        if let St::Conn(_) = self.st {
+            // A connect after a failed one on the same socket (Linux allows it once the
+            // socket is back in TCP_CLOSE): forget the old connection first.
+            self.close_conn(cx, true);
+        }
+        let mut to = normalize(addr, self.v6, self.cfg.v6only)?;
+        if to.port() == 0 {
+            return Err(cx.fail(Errno::ECONNREFUSED, "port 0 takes no connections"));
+        }
+        if to.ip().is_unspecified() {
+            // Linux connects to the loopback for the unspecified address.
+            to.set_ip(match to.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        let me = cx.me().clone();
+        let setup = self.setup(cx.opts());
+        let (v6, v6only) = (self.v6, self.cfg.v6only);
+        let bound = match self.st {
+            St::Init(b) => b,
+            _ => None,
+        };
+        let (h, state) = self.shared.with(cx, |net, cx| {
+            if !net.reaches(to.ip()) || net.source_for(to).is_none() {
+                return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
+            }
+            let b = match bound {
+                Some(b) => b,
+                None => bind_addr(net, cx, Proto::Tcp, any(v6), v6, v6only)?,
+            };
+            let mut s = setup.socket();
+            let local = IpListenEndpoint {
+                addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
+                port: b.addr.port(),
+            };
+            if s.connect(net.iface.context(), Net::ep(to), local).is_err() {
+                if bound.is_none() {
+                    net.ports.release(Proto::Tcp, b.addr.port(), b.id);
+                }
+                return Err(cx.fail(Errno::ENETUNREACH, "no route to that address"));
+            }
+            let h = net.add_tcp(
+                s,
+                Owner::Conn(Arc::downgrade(&me)),
+                Some((Proto::Tcp, b.addr.port(), b.id)),
+            );
+            if let Some(e) = net.entries.get_mut(&h) {
+                e.connecting = true;
+                e.timeout = setup.timeout;
+            }
+            net.index(h);
+            net.drive(cx.deferred());
+            let st = net.sockets.get::<tcp::Socket>(h);
+            let rst = net.entries.get(&h).is_some_and(|e| e.rst);
+            Ok((h, (st.state(), rst)))
+        })?;
+        self.st = St::Conn(h);
+        match state {
+            (tcp::State::SynSent, _) => Ok(Progress::InProgress),
+            (tcp::State::Closed, rst) => {
+                self.close_conn(cx, false);
+                self.st = St::Init(None);
+                Err(if rst {
+                    cx.fail(
+                        Errno::ECONNREFUSED,
+                        "the host refused the connection (nothing listens on that port)",
+                    )
+                } else {
+                    cx.fail(Errno::ETIMEDOUT, "no answer from the host")
+                })
+            }
+            _ => {
+                self.shared.with(cx, |net, _| {
+                    if let Some(e) = net.entries.get_mut(&h) {
+                        e.connecting = false;
+                    }
+                    let timeout = net.entries.get(&h).and_then(|e| e.timeout);
+                    net.sockets.get_mut::<tcp::Socket>(h).set_timeout(timeout);
+                });
+                Ok(Progress::Done)
+            }
+        }
+    }
+
+    fn accept(&mut self, cx: &mut OpCtx<'_>) -> Result<Accepted> {
+        let St::Listening(b, key) = self.st else {
+            return Err(Errno::EINVAL);
+        };
+        let shared = self.shared.clone();
+        let (v6, cfg, reuse) = (self.v6, self.cfg, cx.opts().reuseaddr());
+        let me = cx.me().clone();
+        self.shared.with(cx, |net, cx| {
+            let Some(l) = net.listeners.get_mut(&key) else {
+                return Err(Errno::EINVAL);
+            };
+            let Some(h) = l.ready.pop_front() else {
+                cx.wait_on(&me, Events::IN);
+                return Err(Errno::EAGAIN);
+            };
+            let (peer, local, gone) = {
+                let s = net.sockets.get::<tcp::Socket>(h);
+                (
+                    s.remote_endpoint().map(from_ep),
+                    s.local_endpoint().map(from_ep),
+                    !s.may_recv() || s.state() == tcp::State::CloseWait,
+                )
+            };
+            let mut t = TcpSock::new(shared, v6);
+            t.cfg = cfg;
+            t.st = St::Conn(h);
+            let domain = if v6 { Domain::INET6 } else { Domain::INET };
+            let sock = SocketCore::new(me.stack(), domain, SockType::STREAM, 6, t);
+            let port = local.map_or(b.addr.port(), |a| a.port());
+            let cover = Cover::One(local.map_or(b.addr.ip(), |a| a.ip()));
+            let id = net.ports.bind_accepted(Proto::Tcp, port, cover, reuse);
+            if let Some(e) = net.entries.get_mut(&h) {
+                let weak: SockRef = sock.clone();
+                e.owner = Owner::Conn(Arc::downgrade(&weak));
+                e.bind = Some((Proto::Tcp, port, id));
+                e.fin_told = gone;
+            }
+            let peer = peer.map_or(SockAddr::Unnamed, |p| report(p, v6));
+            let sock: SockRef = sock;
+            Ok(Accepted {
+                sock,
+                peer,
+                peer_gone: gone,
+            })
+        })
+    }
+
+    fn send(
+        &mut self,
+        cx: &mut OpCtx<'_>,
+        mut src: SendBuf<'_>,
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize> {
+        let _ = to;
+        let _ = flags;
+        let h = match self.st {
+            St::Conn(h) => h,
+            _ => return Err(cx.fail(Errno::EPIPE, "the socket is not connected")),
+        };
+        let me = cx.me().clone();
+        let want = src.remaining();
+        self.shared.with(cx, |net, cx| {
+            if let Some(e) = net.entries.get_mut(&h)
+                && let Some(err) = e.error.take()
+            {
+                return Err(err);
+            }
+            let (ended, wr_shut, connecting) = net
+                .entries
+                .get(&h)
+                .map_or((true, true, false), |e| (e.ended, e.wr_shut, e.connecting));
+            let s = net.sockets.get_mut::<tcp::Socket>(h);
+            if wr_shut || ended || (!s.may_send() && !connecting) {
+                return Err(cx.fail(Errno::EPIPE, "the connection is shut for writing"));
+            }
+            if connecting || !s.can_send() {
+                cx.wait_on(&me, Events::OUT);
+                return Err(Errno::EAGAIN);
+            }
+            let n = match &mut src {
+                SendBuf::Copy(b) => queue(s, &mut **b),
+                SendBuf::Share(c) => queue(s, &mut **c),
+            };
+            if n == 0 && want > 0 {
+                cx.wait_on(&me, Events::OUT);
+                return Err(Errno::EAGAIN);
+            }
+            net.drive(cx.deferred());
+            Ok(n)
+        })
+    }
+
+    fn recv(
+        &mut self,
+        cx: &mut OpCtx<'_>,
+        dst: &mut dyn RecvSink,
+        flags: MsgFlags,
+    ) -> Result<RecvInfo> {
+        let eof = RecvInfo {
+            len: 0,
+            full_len: 0,
+            flags: MsgFlags::empty(),
+            from: SockAddr::Unnamed,
+            eof: true,
+        };
+        let h = match self.st {
+            St::Conn(h) => h,
+            St::Done => return Ok(eof),
+            _ => return Err(cx.fail(Errno::ENOTCONN, "the socket is not connected")),
+        };
+        let me = cx.me().clone();
+        self.shared.with(cx, |net, cx| {
+            let (rd_shut, connecting) = net
+                .entries
+                .get(&h)
+                .map_or((true, false), |e| (e.rd_shut, e.connecting));
+            let s = net.sockets.get_mut::<tcp::Socket>(h);
+            let room = dst.room();
+            if s.can_recv() && room > 0 {
+                let mut n = 0;
+                if flags.contains(MsgFlags::PEEK) {
+                    let mut tmp = alloc::vec![0u8; room.min(s.recv_queue())];
+                    n = s.peek_slice(&mut tmp).unwrap_or(0);
+                    dst.put_slice(&tmp[..n]);
+                } else {
+                    while n < room {
+                        let got = s
+                            .recv(|data| {
+                                let k = data.len().min(room - n);
+                                dst.put_slice(&data[..k]);
+                                (k, k)
+                            })
+                            .unwrap_or(0);
+                        if got == 0 {
+                            break;
+                        }
+                        n += got;
+                    }
+                    // The window opened: tell the peer.
+                    net.drive(cx.deferred());
+                }
+                return Ok(RecvInfo {
+                    len: n,
+                    full_len: n,
+                    flags: MsgFlags::empty(),
+                    from: SockAddr::Unnamed,
+                    eof: false,
+                });
+            }
+            if room == 0 && s.can_recv() {
+                return Ok(RecvInfo { eof: false, ..eof });
+            }
+            if let Some(e) = net.entries.get_mut(&h)
+                && let Some(err) = e.error.take()
+            {
+                return Err(err);
+            }
+            if rd_shut || (!s.may_recv() && !connecting) {
+                return Ok(eof);
+            }
+            if connecting && s.state() == tcp::State::Closed {
+                return Ok(eof);
+            }
+            cx.wait_on(&me, Events::IN);
+            Err(Errno::EAGAIN)
+        })
+    }
+
+    fn shutdown(&mut self, cx: &mut OpCtx<'_>, how: Shutdown) -> Result<()> {
+        let St::Conn(h) = self.st else {
+            return Err(Errno::ENOTCONN);
+        };
+        let me = cx.me().clone();
+        self.shared.with(cx, |net, cx| {
+            let Some(e) = net.entries.get_mut(&h) else {
+                return Ok(());
+            };
+            if matches!(how, Shutdown::Read | Shutdown::Both) {
+                e.rd_shut = true;
+            }
+            if matches!(how, Shutdown::Write | Shutdown::Both) && !e.wr_shut {
+                e.wr_shut = true;
+                net.sockets.get_mut::<tcp::Socket>(h).close();
+            }
+            cx.notify(&me, Events::IN | Events::OUT | Events::RDHUP | Events::HUP);
+            net.drive(cx.deferred());
+            Ok(())
+        })
+    }
+
+    fn close(&mut self, cx: &mut OpCtx<'_>) {
+        match core::mem::replace(&mut self.st, St::Done) {
+            St::Init(Some(b)) => self.shared.with(cx, |net, _| {
+                net.ports.release(Proto::Tcp, b.addr.port(), b.id);
+            }),
+            St::Listening(b, key) => self.shared.with(cx, |net, cx| {
+                net.remove_listener(key);
+                net.ports.release(Proto::Tcp, b.addr.port(), b.id);
+                net.drive(cx.deferred());
+            }),
+            St::Conn(h) => {
+                self.st = St::Conn(h);
+                let linger0 = cx.opts().linger() == Some(0);
+                self.close_conn(cx, linger0);
+                self.st = St::Done;
+            }
+            St::Init(None) | St::Done => {}
+        }
+    }
+
+    fn readiness(&self, _opts: &Options) -> Events {
+        match self.st {
+            St::Init(_) => Events::OUT | Events::HUP,
+            St::Done => Events::IN | Events::OUT | Events::HUP | Events::RDHUP,
+            St::Listening(_, key) => self.shared.peek(|n| {
+                n.listeners
+                    .get(&key)
+                    .filter(|l| !l.ready.is_empty())
+                    .map_or(Events::empty(), |_| Events::IN)
+            }),
+            St::Conn(h) => self.shared.peek(|n| {
+                let s = n.sockets.get::<tcp::Socket>(h);
+                let Some(e) = n.entries.get(&h) else {
+                    return Events::HUP;
+                };
+                let mut ev = Events::empty();
+                if e.connecting {
+                    return if s.state() == tcp::State::Closed {
+                        Events::OUT | Events::ERR | Events::HUP
+                    } else {
+                        ev
+                    };
+                }
+                let fin = !s.may_recv() && s.state() != tcp::State::SynSent;
+                if s.can_recv() || fin || e.rd_shut || e.error.is_some() {
+                    ev |= Events::IN;
+                }
+                if (s.can_send() && s.may_send()) || e.wr_shut || e.ended || !s.may_send() {
+                    ev |= Events::OUT;
+                }
+                if fin || e.rd_shut {
+                    ev |= Events::RDHUP;
+                }
+                if e.error.is_some() {
+                    ev |= Events::ERR;
+                }
+                if e.ended || (fin && e.wr_shut) || s.state() == tcp::State::Closed {
+                    ev |= Events::HUP;
+                }
+                ev
+            }),
+        }
+    }
+
+    fn local_addr(&self) -> SockAddr {
+        match self.st {
+            St::Init(Some(b)) | St::Listening(b, _) => report(b.addr, self.v6),
+            St::Conn(h) => self.shared.peek(|n| {
+                n.sockets
+                    .get::<tcp::Socket>(h)
+                    .local_endpoint()
+                    .map(|e| report(from_ep(e), self.v6))
+                    .unwrap_or(SockAddr::Unnamed)
+            }),
+            _ => SockAddr::Unnamed,
+        }
+    }
+
+    fn peer_addr(&self) -> Option<SockAddr> {
+        let St::Conn(h) = self.st else { return None };
+        self.shared.peek(|n| {
+            let e = n.entries.get(&h)?;
+            if e.connecting || e.ended {
+                return None;
+            }
+            n.sockets
+                .get::<tcp::Socket>(h)
+                .remote_endpoint()
+                .map(|e| report(from_ep(e), self.v6))
+        })
+    }
+
+    fn take_error(&mut self) -> Option<Errno> {
+        let St::Conn(h) = self.st else { return None };
+        self.shared
+            .peek_mut(|n| n.entries.get_mut(&h).and_then(|e| e.error.take()))
+    }
+
+    fn has_error(&self) -> bool {
+        let St::Conn(h) = self.st else { return false };
+        self.shared
+            .peek(|n| n.entries.get(&h).is_some_and(|e| e.error.is_some()))
+    }
+
+    fn queues(&self) -> Queues {
+        match self.st {
+            St::Conn(h) => self.shared.peek(|n| {
+                let s = n.sockets.get::<tcp::Socket>(h);
+                Queues {
+                    rx: s.recv_queue(),
+                    tx: s.send_queue(),
+                    ..Queues::default()
+                }
+            }),
+            St::Listening(_, key) => self.shared.peek(|n| {
+                n.listeners.get(&key).map_or(Queues::default(), |l| Queues {
+                    pending: l.ready.len() + l.pending.len(),
+                    backlog: l.backlog,
+                    ..Queues::default()
+                })
+            }),
+            _ => Queues::default(),
+        }
+    }
+
+    fn option_level(&self, level: i32) -> Result<()> {
+        opts::level(level, self.v6)
+    }
+
+    fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
+        opts::level(level, self.v6)?;
+        let c = &self.cfg;
+        Ok(OptVal::Int(match (level, name) {
+            (opts::IPPROTO_TCP, opts::TCP_NODELAY) => c.nodelay as i32,
+            (opts::IPPROTO_TCP, opts::TCP_KEEPIDLE) => c.keepidle as i32,
+            (opts::IPPROTO_TCP, opts::TCP_KEEPINTVL) => c.keepintvl as i32,
+            (opts::IPPROTO_TCP, opts::TCP_KEEPCNT) => c.keepcnt as i32,
+            (opts::IPPROTO_TCP, opts::TCP_MAXSEG) => self.mss() as i32,
+            (opts::IPPROTO_IP, opts::IP_TTL) => i32::from(c.ttl.unwrap_or(opts::DEFAULT_TTL)),
+            (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
+                i32::from(c.ttl.unwrap_or(opts::DEFAULT_TTL))
+            }
+            (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => c.v6only as i32,
+            _ => return Err(Errno::ENOPROTOOPT),
+        }))
+    }
+
+    fn set_option(&mut self, cx: &mut OpCtx<'_>, level: i32, name: i32, val: OptVal) -> Result<()> {
+        opts::level(level, self.v6)?;
+        let v = val.int()?;
+        let c = &mut self.cfg;
+        match (level, name) {
+            (opts::IPPROTO_TCP, opts::TCP_NODELAY) => c.nodelay = v != 0,
+            (opts::IPPROTO_TCP, opts::TCP_KEEPIDLE) => c.keepidle = opts::keep_value(v, 32767)?,
+            (opts::IPPROTO_TCP, opts::TCP_KEEPINTVL) => c.keepintvl = opts::keep_value(v, 32767)?,
+            (opts::IPPROTO_TCP, opts::TCP_KEEPCNT) => c.keepcnt = opts::keep_value(v, 127)?,
+            (opts::IPPROTO_TCP, opts::TCP_MAXSEG) => {}
+            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
+                c.ttl = opts::ttl_value(v)?
+            }
+            (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => {
+                if !matches!(self.st, St::Init(None)) {
+                    return Err(Errno::EINVAL);
+                }
+                c.v6only = v != 0
+            }
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        let key = cx.me().id();
+        let o = *cx.opts();
+        self.shared.with(cx, |net, _| self.apply(net, &o, key));
+        Ok(())
+    }
+
+    fn options_changed(&mut self, cx: &mut OpCtx<'_>, opt: SockOpt) {
+        if matches!(opt, SockOpt::KeepAlive | SockOpt::RcvBuf | SockOpt::SndBuf) {
+            let key = cx.me().id();
+            let o = *cx.opts();
+            self.shared.with(cx, |net, _| self.apply(net, &o, key));
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        let name = match self.st {
+            St::Init(_) | St::Done => "CLOSE",
+            St::Listening(..) => "LISTEN",
+            St::Conn(_) => match self.conn_state() {
+                Some(s) => state_name(s),
+                None => "CLOSE",
+            },
+        };
+        let mut v = alloc::vec![("tcp_state", name.to_string())];
+        if let St::Listening(_, key) = self.st {
+            let drops = self
+                .shared
+                .peek(|n| n.listeners.get(&key).map_or(0, |l| l.overflows));
+            v.push(("syn_dropped", drops.to_string()));
+        }
+        if let St::Conn(h) = self.st {
+            let (w, mss) = self.shared.peek(|n| {
+                let s = n.sockets.get::<tcp::Socket>(h);
+                (s.recv_capacity(), n.mtu())
+            });
+            v.push(("rcv_space", w.to_string()));
+            v.push(("mtu", mss.to_string()));
+        }
+        v
+    }
+
+    fn nread(&self) -> usize {
+        self.queues().rx
+    }
+}
+
+impl TcpSock {
+    fn mss(&self) -> usize {
+        let mtu = self.shared.peek(|n| n.mtu());
+        mtu.saturating_sub(if self.v6 { 60 } else { 40 })
+    }
+
+    /// Ends the connection: a FIN after what is queued, or a reset (`abort`, or unread
+    /// data, as Linux's `tcp_close`); the smoltcp socket finishes on its own.
+    fn close_conn(&mut self, cx: &mut OpCtx<'_>, abort: bool) {
+        let St::Conn(h) = self.st else { return };
+        self.shared.with(cx, |net, cx| {
+            let unread = net.sockets.get::<tcp::Socket>(h).recv_queue() > 0;
+            net.orphan(h, abort || unread);
+            net.drive(cx.deferred());
+        });
+        self.st = St::Init(None);
+    }
+}
+
+/// Linux's names for the TCP states (as `ss` prints them).
+pub(crate) fn state_name(s: tcp::State) -> &'static str {
+    match s {
+        tcp::State::Closed => "CLOSE",
+        tcp::State::Listen => "LISTEN",
+        tcp::State::SynSent => "SYN-SENT",
+        tcp::State::SynReceived => "SYN-RECV",
+        tcp::State::Established => "ESTAB",
+        tcp::State::FinWait1 => "FIN-WAIT-1",
+        tcp::State::FinWait2 => "FIN-WAIT-2",
+        tcp::State::CloseWait => "CLOSE-WAIT",
+        tcp::State::Closing => "CLOSING",
+        tcp::State::LastAck => "LAST-ACK",
+        tcp::State::TimeWait => "TIME-WAIT",
+    }
+}
