@@ -96,6 +96,7 @@ fn mount(args: MountArgs) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
     let stack = ksock::Stack::new();
+    ksock_inet::install(&stack).map_err(|e| format!("cannot start the inet family: {e}"))?;
     let mut config = ksock_fuse::host_config();
     config.max_sockets_per_user = args.max_sockets_per_user;
     if let Some(b) = args.max_buffered_per_user {

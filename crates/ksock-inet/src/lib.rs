@@ -191,6 +191,10 @@ impl Family for InetFamily {
         &[Domain::INET, Domain::INET6]
     }
 
+    fn namespace_domain(&self) -> Domain {
+        Domain::INET6
+    }
+
     fn name(&self) -> &'static str {
         "inet"
     }

@@ -767,7 +767,7 @@ impl Inner {
             Node::Root | Node::Family { .. } | Node::SockDir { .. } => Err(Errno::EISDIR),
             Node::Factory { fam, ty, .. } => {
                 let family = self.family(fam).ok_or(Errno::ENOENT)?;
-                let sock = self.stack.socket(family.domain(), ty, 0)?;
+                let sock = self.stack.socket(family.namespace_domain(), ty, 0)?;
                 // Past the uid's limit the new socket ends here (EMFILE).
                 sock.set_account(self.account(cred.uid))?;
                 sock.set_owner(cred.uid)?;

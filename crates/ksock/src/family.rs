@@ -47,6 +47,14 @@ pub trait Family: Send + Sync + 'static {
         }
     }
 
+    /// The domain the file face makes its sockets in: [`domain`](Family::domain) by
+    /// default; an inet family gives `AF_INET6` without `IPV6_V6ONLY`, which serves both
+    /// versions (as Plan 9's `/net/tcp` does), so a ctl `bind *:80` or `connect [::1]:7`
+    /// works on any socket of the family.
+    fn namespace_domain(&self) -> Domain {
+        self.domain()
+    }
+
     /// Its name in `/net` (`local`, `inet`).
     fn name(&self) -> &'static str;
 
