@@ -146,6 +146,20 @@ fn user_name(uid: u32) -> String {
         .map_or_else(|| uid.to_string(), |u| u.name)
 }
 
+/// A socket's state as `ss` would print it: a TCP socket's TCP state in `ss`'s words
+/// (`ESTAB`, `SYN-SENT`, `TIME-WAIT`...), any other socket's state as the core names it.
+fn state_text(s: &Status) -> String {
+    match s.detail("tcp_state") {
+        Some("ESTABLISHED") => "ESTAB".into(),
+        Some("CLOSE") => "UNCONN".into(),
+        Some(t) => t
+            .replace('_', "-")
+            .replace("WAIT1", "WAIT-1")
+            .replace("WAIT2", "WAIT-2"),
+        None => s.state.clone(),
+    }
+}
+
 /// The table. Like `ss`, a listener shows its pending connections as `Recv-Q` and its
 /// backlog as `Send-Q`.
 pub fn render(rows: &[Row], names: bool) -> String {
@@ -168,7 +182,7 @@ pub fn render(rows: &[Row], names: bool) -> String {
             s.id.to_string(),
             s.family.clone(),
             s.ty.clone(),
-            s.state.clone(),
+            state_text(s),
             rq,
             sq,
             s.local.clone(),
@@ -231,6 +245,7 @@ mod tests {
                 nonblock: false,
                 peer_uid: None,
                 peer_pid: None,
+                details: Vec::new(),
             },
             readable: true,
         }

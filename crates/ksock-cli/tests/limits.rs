@@ -131,7 +131,7 @@ print(len(listed), listed == dirs, rest == b"")
 row = [l for l in lines[1:] if l.split()[0] == sid][0].split()
 print(row[1:11])
 # A listener's peer credentials are its own, as Linux's SO_PEERCRED says.
-print(row[11:] == ["0", str(os.getpid())])
+print(row[11:13] == ["0", str(os.getpid())], row[13:])
 # Everybody may read it (it shows no data), as /proc/net/unix.
 child = subprocess.run([sys.executable, "-c", f"""
 import os
@@ -143,10 +143,11 @@ print(child.stderr, end="")
 "#);
     assert_eq!(
         out.ok(),
-        "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid\n\
+        "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid \
+         proto_state\n\
          301 True True\n\
          ['seqpacket', 'listening', 'tabled', '-', '0', '0', '7', '0', '0', 'off']\n\
-         True\n\
+         True ['-']\n\
          302\n"
     );
     net.finish();

@@ -805,19 +805,20 @@ impl TcpSock {
     }
 }
 
-/// Linux's names for the TCP states (as `ss` prints them).
+/// Linux's names for the TCP states (`/proc/net/tcp`'s `tcp_state_name`): what `status`
+/// shows as `tcp_state` (`ksock ss` prints `ss`'s short forms).
 pub(crate) fn state_name(s: tcp::State) -> &'static str {
     match s {
         tcp::State::Closed => "CLOSE",
         tcp::State::Listen => "LISTEN",
-        tcp::State::SynSent => "SYN-SENT",
-        tcp::State::SynReceived => "SYN-RECV",
-        tcp::State::Established => "ESTAB",
-        tcp::State::FinWait1 => "FIN-WAIT-1",
-        tcp::State::FinWait2 => "FIN-WAIT-2",
-        tcp::State::CloseWait => "CLOSE-WAIT",
+        tcp::State::SynSent => "SYN_SENT",
+        tcp::State::SynReceived => "SYN_RECV",
+        tcp::State::Established => "ESTABLISHED",
+        tcp::State::FinWait1 => "FIN_WAIT1",
+        tcp::State::FinWait2 => "FIN_WAIT2",
+        tcp::State::CloseWait => "CLOSE_WAIT",
         tcp::State::Closing => "CLOSING",
-        tcp::State::LastAck => "LAST-ACK",
-        tcp::State::TimeWait => "TIME-WAIT",
+        tcp::State::LastAck => "LAST_ACK",
+        tcp::State::TimeWait => "TIME_WAIT",
     }
 }

@@ -66,6 +66,10 @@ pub enum Command {
     Hangup,
     /// `nonblock on|off`: the socket's default for files opened later.
     Nonblock(bool),
+    /// `headers on|off` (datagram sockets, Plan 9's `headers`): with headers on, each read
+    /// of `data` starts with a line naming the sender and each write with a line naming
+    /// the destination.
+    Headers(bool),
 }
 
 /// A word and whether it was written bare (no quotes, no escapes): only a bare `&&`
@@ -363,6 +367,17 @@ pub fn command(words: &[Vec<u8>]) -> Result<Command, CtlError> {
                 )),
             }
         }
+        b"headers" => {
+            arity("headers", args, 1, 1, "headers on|off")?;
+            match args[0].as_slice() {
+                b"on" => Ok(Command::Headers(true)),
+                b"off" => Ok(Command::Headers(false)),
+                a => Err(CtlError::new(
+                    Errno::EINVAL,
+                    format!("headers: expected on or off, got {}", show(a)),
+                )),
+            }
+        }
         other => Err(CtlError::new(
             Errno::ENOENT,
             format!("unknown command {}", show(other)),
@@ -382,6 +397,7 @@ impl Command {
             Command::Shutdown(Shutdown::Both) => "shutdown rdwr".into(),
             Command::Hangup => "hangup".into(),
             Command::Nonblock(on) => format!("nonblock {}", if *on { "on" } else { "off" }),
+            Command::Headers(on) => format!("headers {}", if *on { "on" } else { "off" }),
         }
     }
 }

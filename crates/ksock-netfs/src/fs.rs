@@ -7,7 +7,7 @@ use crate::node::{Node, PathFlags, SockFile, parse_id, split_flags};
 use crate::status::{Status, TABLE_HEADER};
 use bytes::Bytes;
 use core::future::{Future, poll_fn};
-use ksock::{Account, Errno, Family, Result, SockAddr, Socket, Stack};
+use ksock::{Account, Errno, Family, Result, SockAddr, SockType, Socket, Stack};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -192,6 +192,8 @@ struct Meta {
     pin: Option<Socket>,
     creator: Option<ProcId>,
     err: Option<String>,
+    /// `headers on` (datagram sockets): `data` reads and writes carry an address line.
+    headers: bool,
 }
 
 pub(crate) struct Inner {
@@ -445,6 +447,17 @@ impl Inner {
         drop(gone);
     }
 
+    /// Whether a socket's `data` reads and writes carry address lines (`headers on`).
+    pub(crate) fn headers(&self, id: u64) -> bool {
+        self.metas.lock().get(&id).is_some_and(|m| m.headers)
+    }
+
+    /// Parses an address in the text form of `sock`'s family.
+    pub(crate) fn parse_addr(&self, sock: &Socket, text: &[u8]) -> Result<SockAddr> {
+        let (_, fam) = self.family_of(sock).ok_or(Errno::EAFNOSUPPORT)?;
+        fam.parse_addr(text)
+    }
+
     /// Records the last error of a socket for its `err` file.
     pub(crate) fn record(&self, id: u64, text: String) {
         if let Some(m) = self.metas.lock().get_mut(&id) {
@@ -594,7 +607,7 @@ impl Inner {
         let family = self.family(fam).ok_or(Errno::ENOENT)?;
         let mut s = String::new();
         for a in family.listening() {
-            s.push_str(&a.to_string());
+            s.push_str(&crate::status::show_addr(&a));
             s.push('\n');
         }
         Ok(Bytes::from(s))
@@ -624,7 +637,7 @@ impl Inner {
             if a.is_unnamed() {
                 Bytes::new()
             } else {
-                Bytes::from(format!("{a}\n"))
+                Bytes::from(format!("{}\n", crate::status::show_addr(&a)))
             }
         };
         Ok(match file {
@@ -785,6 +798,7 @@ impl Inner {
                         pin: creator.map(|_| sock.clone()),
                         creator,
                         err: None,
+                        headers: false,
                     },
                 );
                 let text = Bytes::from(sock.id().to_string());
@@ -864,6 +878,7 @@ impl Inner {
                                 pin: None,
                                 creator: None,
                                 err: None,
+                                headers: false,
                             },
                         );
                         let (kind, text) = if file == SockFile::Listen {
@@ -913,6 +928,9 @@ impl Inner {
                         if e == Errno::EINVAL && a.is_empty() =>
                     {
                         Some("the address is empty")
+                    }
+                    (By::Face, Command::Headers(_)) if e == Errno::EINVAL => {
+                        Some("headers are for datagram sockets")
                     }
                     (By::Face, _) => None,
                 };
@@ -967,6 +985,16 @@ impl Inner {
                 Ok(())
             }
             Command::Nonblock(on) => sock.set_nonblocking(*on).map_err(on_sock),
+            Command::Headers(on) => {
+                if sock.ty() != SockType::DGRAM {
+                    return Err((Errno::EINVAL, By::Face));
+                }
+                match self.metas.lock().get_mut(&sock.id()) {
+                    Some(m) => m.headers = *on,
+                    None => return Err((Errno::EBADF, By::Face)),
+                }
+                Ok(())
+            }
         }
     }
 }

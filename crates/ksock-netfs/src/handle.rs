@@ -5,7 +5,10 @@ use crate::node::Node;
 use bytes::Bytes;
 use core::future::{Future, poll_fn};
 use core::task::{Context, Poll};
-use ksock::{Chain, Errno, Events, MsgFlags, Result, Socket};
+use ksock::{Chain, Errno, Events, MsgFlags, Result, SockAddr, SockType, Socket};
+
+/// The longest address line of a read with headers on (`[v6 address]:port\n`).
+const HEADER_MAX: usize = 48;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,6 +111,25 @@ impl Handle {
         self.text.slice(start..end)
     }
 
+    /// Whether the socket's `headers` are on (datagram sockets only).
+    fn headers(&self) -> bool {
+        match &self.sock {
+            Some(s) if s.ty() == SockType::DGRAM => self.fs.headers(s.id()),
+            _ => false,
+        }
+    }
+
+    /// Splits a write with headers on into its destination and its payload: the first line
+    /// is `host:port`. Missing or malformed: `EINVAL`.
+    fn split_header(&self, sock: &Socket, data: Bytes) -> Result<(Option<SockAddr>, Bytes)> {
+        let nl = data.iter().position(|&b| b == b'\n').ok_or(Errno::EINVAL)?;
+        let to = self
+            .fs
+            .parse_addr(sock, &data[..nl])
+            .map_err(|_| Errno::EINVAL)?;
+        Ok((Some(to), data.slice(nl + 1..)))
+    }
+
     fn data_sock(&self) -> Result<&Socket> {
         self.sock.as_ref().ok_or(Errno::EBADF)
     }
@@ -131,7 +153,21 @@ impl Handle {
             } else {
                 MsgFlags::empty()
             };
-            match poll_fn(|cx| sock.poll_recv_chain(cx, max, flags)).await {
+            let headers = h.headers();
+            // Room for the address line: `[v6 address]:port\n` is at most 48 bytes.
+            let want = if headers && max > HEADER_MAX {
+                max - HEADER_MAX
+            } else {
+                max
+            };
+            match poll_fn(|cx| sock.poll_recv_chain(cx, want, flags)).await {
+                Ok((chain, info)) if headers => {
+                    let mut out = crate::status::show_addr(&info.from).into_bytes();
+                    out.push(b'\n');
+                    out.extend_from_slice(&chain.into_bytes());
+                    out.truncate(max);
+                    Ok(Bytes::from(out))
+                }
                 Ok((chain, _info)) => Ok(chain.into_bytes()),
                 // Its socket ended (`hangup`) while the file was open: end of file, as a
                 // pipe whose writer is gone, until the file is closed.
@@ -175,7 +211,26 @@ impl Handle {
                 }
                 HandleKind::Data => {
                     let sock = h.data_sock()?;
-                    let r = match send(sock, data, nonblock, &sent).await {
+                    let (to, data) = if h.headers() {
+                        match h.split_header(sock, data) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                h.fs.record(
+                                    sock.id(),
+                                    format!(
+                                        "{}: write: {} (with headers on, a write starts with a \
+                                         line naming the destination, host:port)",
+                                        e.name(),
+                                        e.message()
+                                    ),
+                                );
+                                return Err(e);
+                            }
+                        }
+                    } else {
+                        (None, data)
+                    };
+                    let r = match send(sock, data, to.as_ref(), nonblock, &sent).await {
                         // Its socket ended while the file was open: nobody to send to.
                         Err(e) if e == Errno::EBADF && sock.is_closed() => Err(Errno::EPIPE),
                         r => r,
@@ -195,7 +250,7 @@ impl Handle {
     /// [`write`](Self::write). The file layer tries this first and hands only what must
     /// wait to a [`write`](Self::write) future.
     pub fn try_send(&self, data: &[u8]) -> Option<Result<usize>> {
-        if self.kind != HandleKind::Data {
+        if self.kind != HandleKind::Data || self.headers() {
             return None;
         }
         let sock = self.sock.as_ref()?;
@@ -231,7 +286,13 @@ impl Handle {
 
 /// Sends `data`: its bytes move into the socket without another copy (the write's bytes
 /// were copied once, out of the FUSE request).
-async fn send(sock: &Socket, data: Bytes, nonblock: bool, count: &AtomicUsize) -> Result<usize> {
+async fn send(
+    sock: &Socket,
+    data: Bytes,
+    to: Option<&SockAddr>,
+    nonblock: bool,
+    count: &AtomicUsize,
+) -> Result<usize> {
     let mut data = Chain::from(data);
     let flags = if nonblock {
         MsgFlags::DONTWAIT
@@ -241,7 +302,7 @@ async fn send(sock: &Socket, data: Bytes, nonblock: bool, count: &AtomicUsize) -
     let record = sock.ty().is_record();
     let mut sent = 0;
     loop {
-        match poll_fn(|cx| sock.poll_send_chain(cx, &mut data, None, flags)).await {
+        match poll_fn(|cx| sock.poll_send_chain(cx, &mut data, to, flags)).await {
             Ok(n) => {
                 sent += n;
                 count.fetch_add(n, Ordering::Release);

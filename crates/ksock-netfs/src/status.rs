@@ -59,6 +59,8 @@ pub struct Status {
     pub peer_uid: Option<u32>,
     /// The peer's process id, when the connection recorded one.
     pub peer_pid: Option<u32>,
+    /// What the family adds, in its order (`tcp_state ESTABLISHED`, UDP `drops 0`...).
+    pub details: Vec<(String, String)>,
 }
 
 fn opt_text(v: Option<u32>) -> String {
@@ -68,8 +70,20 @@ fn opt_text(v: Option<u32>) -> String {
 fn addr_text(a: Option<&SockAddr>) -> String {
     match a {
         None | Some(SockAddr::Unnamed) => "-".into(),
-        Some(a) => a.to_string(),
+        Some(a) => show_addr(a),
     }
+}
+
+/// An address as the file face prints it: as its family prints it, except that an
+/// IPv4-mapped IPv6 address (how a dual-stack socket sees an IPv4 peer) prints as the IPv4
+/// address it stands for, so `127.0.0.1:80` reads the same whichever socket saw it.
+pub fn show_addr(a: &SockAddr) -> String {
+    if let SockAddr::Inet(std::net::SocketAddr::V6(v6)) = a
+        && let Some(v4) = v6.ip().to_ipv4_mapped()
+    {
+        return std::net::SocketAddr::new(v4.into(), v6.port()).to_string();
+    }
+    a.to_string()
 }
 
 impl Status {
@@ -90,7 +104,20 @@ impl Status {
             nonblock: info.nonblocking,
             peer_uid: info.peer_cred.map(|c| c.uid),
             peer_pid: info.peer_cred.map(|c| c.pid),
+            details: info
+                .details
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
         }
+    }
+
+    /// A family detail by key.
+    pub fn detail(&self, key: &str) -> Option<&str> {
+        self.details
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The file's text.
@@ -115,6 +142,9 @@ impl Status {
             opt_text(self.peer_uid),
             opt_text(self.peer_pid),
         );
+        for (k, v) in &self.details {
+            let _ = writeln!(s, "{k} {v}");
+        }
         s
     }
 
@@ -165,7 +195,8 @@ impl Status {
                         st.peer_pid = v;
                     }
                 }
-                _ => {}
+                "" => {}
+                k => st.details.push((k.into(), value.into())),
             }
         }
         if !have_id {
@@ -176,15 +207,15 @@ impl Status {
 }
 
 /// The first line of a family's `table` file: the column names.
-pub const TABLE_HEADER: &str =
-    "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid\n";
+pub const TABLE_HEADER: &str = "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid \
+     proto_state\n";
 
 impl Status {
     /// The socket's line in its family's `table` file: the [`TABLE_HEADER`] columns,
     /// separated by single spaces (addresses are escaped, so no value has white space).
     pub fn table_line(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
             self.id,
             self.ty,
             self.state,
@@ -198,6 +229,7 @@ impl Status {
             if self.nonblock { "on" } else { "off" },
             opt_text(self.peer_uid),
             opt_text(self.peer_pid),
+            self.detail("tcp_state").unwrap_or("-"),
         )
     }
 
@@ -233,6 +265,10 @@ impl Status {
                 nonblock: f[10] == "on",
                 peer_uid: f.get(11).and_then(|v| v.parse().ok()),
                 peer_pid: f.get(12).and_then(|v| v.parse().ok()),
+                details: match f.get(13) {
+                    Some(v) if *v != "-" => vec![("tcp_state".into(), (*v).into())],
+                    _ => Vec::new(),
+                },
             });
         }
         Ok(out)
@@ -260,6 +296,7 @@ mod tests {
             nonblock: true,
             peer_uid: Some(1000),
             peer_pid: Some(77),
+            details: Vec::new(),
         };
         let text = s.render();
         assert!(text.starts_with("id 42\nfamily local\n"));
@@ -292,6 +329,7 @@ mod tests {
             nonblock: false,
             peer_uid: Some(7),
             peer_pid: None,
+            details: Vec::new(),
         };
         let text = format!("{TABLE_HEADER}{}", s.table_line());
         assert_eq!(Status::parse_table(&text, "local"), Ok(vec![s]));

@@ -38,69 +38,95 @@ mod threaded {
     use std::time::{Duration, Instant};
 
     /// A [`Clock`] over [`Instant`] with a thread that calls the stack back when a timer
-    /// comes due. While none is set it sleeps, waking once a second only to notice the
-    /// stack going away; the thread ends when the stack is gone.
+    /// comes due. While none is set it sleeps without waking at all; the thread ends when
+    /// the clock is dropped (with the stack that holds it) or the stack is gone.
     pub struct ThreadClock {
+        inner: Arc<Inner>,
+    }
+
+    struct Inner {
         origin: Instant,
-        next: Mutex<Option<u64>>,
+        /// The next timer, and whether the clock was dropped.
+        next: Mutex<(Option<u64>, bool)>,
         changed: Condvar,
+    }
+
+    impl Inner {
+        fn now(&self) -> u64 {
+            u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        }
     }
 
     impl ThreadClock {
         /// Starts the clock and its thread for `stack`, and gives the stack the clock.
         pub fn start(stack: &Stack) -> std::io::Result<Arc<ThreadClock>> {
-            let clock = Arc::new(ThreadClock {
+            let inner = Arc::new(Inner {
                 origin: Instant::now(),
-                next: Mutex::new(None),
+                next: Mutex::new((None, false)),
                 changed: Condvar::new(),
             });
             let weak: Weak<StackInner> = Arc::downgrade(stack.inner());
-            let c = clock.clone();
+            let i = inner.clone();
             thread::Builder::new()
                 .name("ksock-timer".into())
-                .spawn(move || c.run(weak))?;
+                .spawn(move || run(&i, weak))?;
+            let clock = Arc::new(ThreadClock { inner });
             stack.set_clock(clock.clone());
             Ok(clock)
         }
+    }
 
-        fn run(&self, stack: Weak<StackInner>) {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                // Wake now and then to notice the stack going away.
-                let wait = match *next {
-                    None => Duration::from_secs(1),
-                    Some(at) => Duration::from_nanos(at.saturating_sub(self.now())),
-                };
-                if !wait.is_zero() {
-                    next = match self.changed.wait_timeout(next, wait) {
-                        Ok((g, _)) => g,
-                        Err(e) => e.into_inner().0,
-                    };
+    fn run(c: &Inner, stack: Weak<StackInner>) {
+        let mut g = c.next.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if g.1 {
+                return;
+            }
+            match g.0 {
+                None => {
+                    g = c.changed.wait(g).unwrap_or_else(|e| e.into_inner());
+                    continue;
                 }
-                let Some(inner) = stack.upgrade() else { return };
-                if next.is_some_and(|at| at <= self.now()) {
-                    *next = None;
-                    drop(next);
-                    let again = Stack::from_inner(inner).on_timer(self.now());
-                    next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(at) = again {
-                        *next = Some(next.map_or(at, |n| n.min(at)));
+                Some(at) => {
+                    let wait = Duration::from_nanos(at.saturating_sub(c.now()));
+                    if !wait.is_zero() {
+                        g = match c.changed.wait_timeout(g, wait) {
+                            Ok((g, _)) => g,
+                            Err(e) => e.into_inner().0,
+                        };
+                        continue;
                     }
                 }
             }
+            g.0 = None;
+            drop(g);
+            let Some(inner) = stack.upgrade() else { return };
+            let again = Stack::from_inner(inner).on_timer(c.now());
+            g = c.next.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(at) = again {
+                g.0 = Some(g.0.map_or(at, |n| n.min(at)));
+            }
+        }
+    }
+
+    impl Drop for ThreadClock {
+        fn drop(&mut self) {
+            let mut g = self.inner.next.lock().unwrap_or_else(|e| e.into_inner());
+            g.1 = true;
+            self.inner.changed.notify_one();
         }
     }
 
     impl Clock for ThreadClock {
         fn now(&self) -> u64 {
-            u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+            self.inner.now()
         }
 
         fn wake_at(&self, at: u64) {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            if next.is_none_or(|n| at < n) {
-                *next = Some(at);
-                self.changed.notify_one();
+            let mut g = self.inner.next.lock().unwrap_or_else(|e| e.into_inner());
+            if g.0.is_none_or(|n| at < n) {
+                g.0 = Some(at);
+                self.inner.changed.notify_one();
             }
         }
     }
