@@ -101,7 +101,11 @@ fn a_handshake_frame_by_frame() {
     assert_eq!(held(&n), ["S"]);
     step(&n);
     assert_eq!(held(&n), ["SA"]);
-    assert_eq!(l.try_accept().map(drop), Err(Errno::EAGAIN), "not established yet");
+    assert_eq!(
+        l.try_accept().map(drop),
+        Err(Errno::EAGAIN),
+        "not established yet"
+    );
     step(&n);
     // The client got the SYN-ACK: it is connected and its ACK is on the wire.
     assert_eq!(c.state(), State::Connected);
@@ -161,7 +165,10 @@ fn an_unanswered_connect_times_out_after_the_documented_time() {
     let mut t = 0;
     while c.state() == State::Connecting && t <= limit + 10_000 * MS {
         drop_all(&n);
-        let step_ns = n.clock.next().map_or(1000 * MS, |at| at.saturating_sub(t).max(1));
+        let step_ns = n
+            .clock
+            .next()
+            .map_or(1000 * MS, |at| at.saturating_sub(t).max(1));
         n.clock.advance(&n.st, step_ns);
         t += step_ns;
     }
@@ -215,7 +222,11 @@ fn a_full_backlog_drops_the_syn_without_a_reset() {
     assert_eq!(c2.connect(&to), Err(Errno::EINPROGRESS));
     assert_eq!(held(&n), ["S"]);
     step(&n);
-    assert!(held(&n).is_empty(), "no SYN-ACK and no reset: {:?}", held(&n));
+    assert!(
+        held(&n).is_empty(),
+        "no SYN-ACK and no reset: {:?}",
+        held(&n)
+    );
     assert_eq!(n.inet.stats().syn_dropped, 1);
     // Room again: the retransmitted SYN gets in.
     let _first = l.try_accept().unwrap();
