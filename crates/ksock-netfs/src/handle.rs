@@ -211,6 +211,7 @@ impl Handle {
                 }
                 HandleKind::Data => {
                     let sock = h.data_sock()?;
+                    let whole = data.len();
                     let (to, data) = if h.headers() {
                         match h.split_header(sock, data) {
                             Ok(v) => v,
@@ -233,6 +234,8 @@ impl Handle {
                     let r = match send(sock, data, to.as_ref(), nonblock, &sent).await {
                         // Its socket ended while the file was open: nobody to send to.
                         Err(e) if e == Errno::EBADF && sock.is_closed() => Err(Errno::EPIPE),
+                        // The address line was consumed too (a datagram goes whole).
+                        Ok(_) if to.is_some() => Ok(whole),
                         r => r,
                     };
                     if let Err(e) = r {
