@@ -1,0 +1,207 @@
+//! Bad input and faults: a clear errno each time, no stuck interface, and nothing leaked
+//! (the interface's sockets and the port table are empty after each scenario).
+
+use ksock::{Domain, Errno, OptVal, SockAddr, SockOpt, SockType, Socket, Stack};
+use ksock_inet::InetFamily;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn stack() -> (Stack, Arc<InetFamily>) {
+    let st = Stack::new();
+    let f = ksock_inet::install(&st).unwrap();
+    (st, f)
+}
+
+fn a(s: &str) -> SockAddr {
+    SockAddr::Inet(s.parse().unwrap())
+}
+
+fn tcp(st: &Stack) -> Socket {
+    st.socket(Domain::INET, SockType::STREAM, 0).unwrap()
+}
+
+fn listener(st: &Stack, backlog: usize) -> Socket {
+    let l = tcp(st);
+    l.bind(&a("127.0.0.1:0")).unwrap();
+    l.listen(backlog).unwrap();
+    l
+}
+
+/// Waits (briefly: closing handshakes on the loopback end within the call that starts
+/// them, or at the next timer tick) for the interface to hold nothing.
+fn assert_empty(f: &InetFamily) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        f.poll();
+        if f.socket_count() == 0 && f.port_count() == 0 {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "leaked {} smoltcp sockets and {} ports: {:#?}",
+        f.socket_count(),
+        f.port_count(),
+        f.sockets()
+    );
+}
+
+#[test]
+fn malformed_and_unusable_addresses() {
+    let (st, f) = stack();
+    let fam = st.family_by_name("inet").unwrap();
+    for bad in ["1.2.3.4", "1.2.3.4:65536", "[::1]", "nohost:80", ""] {
+        assert_eq!(
+            fam.parse_addr(bad.as_bytes()),
+            Err(Errno::EINVAL),
+            "{bad:?}"
+        );
+    }
+    let s = tcp(&st);
+    assert_eq!(s.bind(&a("10.1.2.3:80")), Err(Errno::EADDRNOTAVAIL));
+    assert_eq!(
+        s.bind(&a("[::1]:80")),
+        Err(Errno::EAFNOSUPPORT),
+        "v6 on AF_INET"
+    );
+    assert_eq!(
+        s.bind(&SockAddr::local("x").unwrap()),
+        Err(Errno::EAFNOSUPPORT)
+    );
+    let u = st.socket(Domain::INET, SockType::DGRAM, 0).unwrap();
+    assert_eq!(u.send(b"x"), Err(Errno::EDESTADDRREQ));
+    assert_eq!(
+        st.socket(Domain::INET, SockType::STREAM, 17).map(drop),
+        Err(Errno::EPROTONOSUPPORT)
+    );
+    assert_eq!(
+        st.socket(Domain::INET, SockType::SEQPACKET, 0).map(drop),
+        Err(Errno::ESOCKTNOSUPPORT)
+    );
+    drop((s, u));
+    assert_empty(&f);
+}
+
+#[test]
+fn a_port_in_use_and_reuseaddr() {
+    let (st, f) = stack();
+    let l = listener(&st, 4);
+    let at = l.local_addr().unwrap();
+    let s = tcp(&st);
+    assert_eq!(s.bind(&at), Err(Errno::EADDRINUSE));
+    let r = tcp(&st);
+    r.set_option(SockOpt::ReuseAddr, OptVal::Int(1)).unwrap();
+    assert_eq!(r.bind(&at), Err(Errno::EADDRINUSE), "the holder listens");
+    drop((l, s, r));
+    assert_empty(&f);
+}
+
+#[test]
+fn connecting_to_nothing_and_a_listener_closed_with_a_full_queue() {
+    let (st, f) = stack();
+    let c = tcp(&st);
+    assert_eq!(c.connect(&a("127.0.0.1:1")), Err(Errno::ECONNREFUSED));
+    assert_eq!(c.connect(&a("127.0.0.1:0")), Err(Errno::ECONNREFUSED));
+    drop(c);
+    let l = listener(&st, 3);
+    let to = l.local_addr().unwrap();
+    let cs: Vec<Socket> = (0..3)
+        .map(|_| {
+            let c = tcp(&st);
+            c.connect(&to).unwrap();
+            c
+        })
+        .collect();
+    drop(l);
+    let mut buf = [0u8; 4];
+    for c in &cs {
+        assert_eq!(
+            c.recv(&mut buf),
+            Err(Errno::ECONNRESET),
+            "never accepted: reset"
+        );
+        assert_eq!(c.send(b"x"), Err(Errno::EPIPE));
+    }
+    drop(cs);
+    assert_empty(&f);
+}
+
+#[test]
+fn a_peer_reset_mid_transfer() {
+    let (st, f) = stack();
+    let l = listener(&st, 1);
+    let c = tcp(&st);
+    c.connect(&l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // The server has unread data when it closes: a reset, as Linux.
+    c.send(&[1u8; 1000]).unwrap();
+    s.set_option(SockOpt::Linger, OptVal::Linger(None)).unwrap();
+    drop(s);
+    let big = vec![0u8; 1 << 20];
+    let mut saw = None;
+    for _ in 0..4 {
+        if let Err(e) = c.send(&big) {
+            saw = Some(e);
+            break;
+        }
+    }
+    assert_eq!(saw, Some(Errno::ECONNRESET));
+    assert_eq!(c.send(b"x"), Err(Errno::EPIPE));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        c.recv(&mut buf),
+        Ok(0),
+        "after the reset was reported: end of file"
+    );
+    drop((c, l));
+    assert_empty(&f);
+}
+
+#[test]
+fn so_linger_zero_resets_the_peer() {
+    let (st, f) = stack();
+    let l = listener(&st, 1);
+    let c = tcp(&st);
+    c.connect(&l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    c.set_option(SockOpt::Linger, OptVal::Linger(Some(0)))
+        .unwrap();
+    drop(c);
+    let mut buf = [0u8; 4];
+    assert_eq!(s.recv(&mut buf), Err(Errno::ECONNRESET));
+    drop((s, l));
+    assert_empty(&f);
+}
+
+#[test]
+fn thousands_of_connections_opened_and_dropped() {
+    let (st, f) = stack();
+    let l = listener(&st, 128);
+    let to = l.local_addr().unwrap();
+    for round in 0..50 {
+        let mut pairs = Vec::new();
+        for _ in 0..100 {
+            let c = tcp(&st);
+            c.connect(&to).unwrap();
+            let (s, _) = l.accept().unwrap();
+            pairs.push((c, s));
+        }
+        // Half close cleanly, half with unread data (resets), in both orders.
+        for (i, (c, s)) in pairs.into_iter().enumerate() {
+            if i % 2 == 0 {
+                c.send(b"unread").unwrap();
+            }
+            if (i + round) % 3 == 0 {
+                drop(s);
+                drop(c);
+            } else {
+                drop(c);
+                drop(s);
+            }
+        }
+    }
+    drop(l);
+    assert_empty(&f);
+    assert_eq!(st.socket_count(), 0);
+}
