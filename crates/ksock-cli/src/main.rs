@@ -54,6 +54,34 @@ struct MountArgs {
     /// suffix (binary: 64M is 64 MiB); past it writes fail with ENOBUFS [default: 1G].
     #[arg(long, value_name = "BYTES", value_parser = ksock_cli::parse_size)]
     max_buffered_per_user: Option<usize>,
+    /// Log the socket layer's decisions to standard error (sockets made, bound, connected,
+    /// reset, closed; requests parked and interrupted): `-v` is `RUST_LOG=ksock=debug`,
+    /// `-vv` `ksock=trace`. `RUST_LOG` (an env-filter) takes precedence when set.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// Sends `tracing` events to standard error when `RUST_LOG` or `-v` asks for them;
+/// otherwise installs nothing (every event then costs one check).
+fn logging(verbose: u8) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => {
+            EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?}: {e}"))?
+        }
+        _ => match verbose {
+            0 => return Ok(()),
+            1 => EnvFilter::new("ksock=debug"),
+            _ => EnvFilter::new("ksock=trace"),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))
 }
 
 #[derive(Args)]
@@ -71,6 +99,7 @@ struct SsArgs {
 }
 
 fn mount(args: MountArgs) -> Result<(), String> {
+    logging(args.verbose)?;
     ksock_fuse::clear_stale_mount(&args.dir);
     // A missing directory is created; anything else that is not a directory is refused
     // (the mount itself refuses a live ksock tree and, without --nonempty, hidden files).

@@ -440,10 +440,10 @@ impl Filesystem for KsockFs {
         let creator = (matches!(Node::from_ino(ino.0), Some(Node::Factory { .. }))
             && req.pid() != 0)
             .then(|| (self.exits.clone(), req.pid()));
-        self.exec.spawn(
-            req.unique().0,
-            self.fs.open(ino.0, mode, who),
-            move |r| match r {
+        let unique = req.unique().0;
+        let parked = self
+            .exec
+            .spawn(unique, self.fs.open(ino.0, mode, who), move |r| match r {
                 Ok(h) => {
                     if let Some((exits, tid)) = creator {
                         exits.watch(tid);
@@ -457,8 +457,16 @@ impl Filesystem for KsockFs {
                     reply.opened(FileHandle(files.insert(h, attr)), flags)
                 }
                 Err(e) => reply.error(errno(e)),
-            },
-        );
+            });
+        if parked {
+            waits(
+                unique,
+                "open",
+                ino.0,
+                None,
+                "a connection to accept, or a connect to end",
+            );
+        }
     }
 
     fn read(
@@ -486,14 +494,19 @@ impl Filesystem for KsockFs {
             return reply.error(fuser::Errno::EIO);
         }
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-        self.exec.spawn(
-            req.unique().0,
-            f.handle.read(size as usize, nonblock),
-            move |r| match r {
-                Ok(b) => reply.data(&b),
-                Err(e) => reply.error(errno(e)),
-            },
-        );
+        let unique = req.unique().0;
+        let parked =
+            self.exec.spawn(
+                unique,
+                f.handle.read(size as usize, nonblock),
+                move |r| match r {
+                    Ok(b) => reply.data(&b),
+                    Err(e) => reply.error(errno(e)),
+                },
+            );
+        if parked {
+            waits(unique, "read", _ino.0, f.handle.id(), "data (IN)");
+        }
     }
 
     fn write(
@@ -528,13 +541,22 @@ impl Filesystem for KsockFs {
             nonblock,
             sent.clone(),
         );
-        self.exec.spawn(req.unique().0, fut, move |r| match r {
+        let unique = req.unique().0;
+        let parked = self.exec.spawn(unique, fut, move |r| match r {
             Ok(n) => reply.written((done + n) as u32),
             Err(e) => match sent.load(Ordering::Acquire) {
                 0 => reply.error(errno(e)),
                 n => reply.written(n as u32),
             },
         });
+        if parked {
+            let what = if f.handle.kind() == ksock_netfs::HandleKind::Ctl {
+                "a ctl command (a connect to end, or room in a backlog)"
+            } else {
+                "room to send (OUT)"
+            };
+            waits(unique, "write", _ino.0, f.handle.id(), what);
+        }
     }
 
     fn flush(
@@ -711,6 +733,19 @@ impl Filesystem for KsockFs {
     ) {
         reply.error(fuser::Errno::EPERM);
     }
+}
+
+/// Says that a request waits, and for what (at `debug`, target `ksock`).
+fn waits(request: u64, op: &str, ino: u64, socket: Option<u64>, what: &str) {
+    tracing::debug!(
+        target: "ksock",
+        request,
+        op,
+        ino,
+        socket,
+        waits_for = what,
+        "request parked"
+    );
 }
 
 #[cfg(test)]

@@ -205,3 +205,22 @@ fn thousands_of_connections_opened_and_dropped() {
     assert_empty(&f);
     assert_eq!(st.socket_count(), 0);
 }
+
+#[test]
+fn listen_binds_an_unbound_socket_and_accept_does_not() {
+    let (st, f) = stack();
+    let s = tcp(&st);
+    assert_eq!(s.try_accept().map(drop), Err(Errno::EINVAL));
+    assert_eq!(
+        s.local_addr(),
+        Ok(SockAddr::Unnamed),
+        "accept bound nothing"
+    );
+    s.listen(1).unwrap();
+    let SockAddr::Inet(at) = s.local_addr().unwrap() else {
+        panic!("no address")
+    };
+    assert!((32768..=60999).contains(&at.port()), "{at}");
+    drop(s);
+    assert_empty(&f);
+}

@@ -348,8 +348,9 @@ impl Exec {
     }
 
     /// Runs `fut` for the request `unique`; `done` gets its result, or the error it is
-    /// cancelled with. The first poll happens here.
-    pub fn spawn<T, F, D>(self: &Arc<Self>, unique: u64, fut: F, done: D)
+    /// cancelled with. The first poll happens here. Returns whether the request had to
+    /// wait (it is parked: `done` runs later).
+    pub fn spawn<T, F, D>(self: &Arc<Self>, unique: u64, fut: F, done: D) -> bool
     where
         T: 'static,
         F: Future<Output = Result<T>> + Send + 'static,
@@ -369,6 +370,7 @@ impl Exec {
             done: Some(done),
         });
         driving(|| task.drive(job));
+        !matches!(*task.state.lock(), State::Done)
     }
 
     /// The tasks waiting now.
@@ -385,6 +387,7 @@ impl Exec {
     /// got a signal; 9P's `Tflush`): a parked task is answered with `EINTR` now and its
     /// future dropped, one not parked yet as it parks.
     pub fn interrupt(&self, unique: u64) {
+        tracing::debug!(target: "ksock", request = unique, "request interrupted");
         let task = {
             let mut p = self.parked.lock();
             let task = p.tasks.get(&unique).cloned();

@@ -50,6 +50,7 @@ pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+mod trace;
 pub mod types;
 
 /// The README's examples, compiled and run as doc tests.

@@ -208,6 +208,13 @@ impl Stack {
         let fam = self.family(domain).ok_or(Errno::EAFNOSUPPORT)?;
         let s = fam.create_in(&self.inner, domain, ty, protocol)?;
         self.inner.register(&s);
+        crate::trace::ev!(
+            debug,
+            "socket created",
+            id = s.id(),
+            family = fam.name(),
+            ty = ty.name()
+        );
         Ok(s.first_handle())
     }
 

@@ -143,6 +143,7 @@ pub struct Net {
     pub root: PathBuf,
     server: Option<Child>,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Net {
@@ -154,6 +155,13 @@ impl Net {
 
     #[track_caller]
     pub fn mount_with(args: &[&str]) -> Net {
+        Net::mount_with_env(args, &[])
+    }
+
+    /// Mounts with `args` and, in the server's environment, `env` (and no `RUST_LOG` but
+    /// one given here).
+    #[track_caller]
+    pub fn mount_with_env(args: &[&str], env: &[(&str, &str)]) -> Net {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the FUSE tests must run as root (they mount a file system)"
@@ -172,6 +180,10 @@ impl Net {
             root,
             server: None,
             log,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         net.start(args);
         net
@@ -184,6 +196,8 @@ impl Net {
             .arg("mount")
             .arg(&self.root)
             .args(args)
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(fs::File::create(&self.log).expect("log"))
             .spawn()

@@ -37,6 +37,13 @@ impl SocketCore {
                 return;
             }
             g.set_connect_to(None);
+            crate::trace::ev!(
+                debug,
+                "connect finished",
+                id = self.id,
+                errno = result.err().map(Errno::name),
+                why = why
+            );
             match result {
                 Ok(()) => {
                     let _ = g.st.go(State::Connected);
@@ -199,7 +206,15 @@ impl Socket {
         match self.core.poll_op(cx, Events::OUT, |l, cx| {
             Self::connect_op(ty, l, cx, addr, false, wait)
         }) {
-            Poll::Ready(Ok(Progress::Done)) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(Progress::Done)) => {
+                crate::trace::ev!(
+                    debug,
+                    "socket connected",
+                    id = self.id(),
+                    to = format_args!("{addr}")
+                );
+                Poll::Ready(Ok(()))
+            }
             Poll::Ready(Ok(Progress::InProgress)) => Poll::Ready(Err(Errno::EINPROGRESS)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,

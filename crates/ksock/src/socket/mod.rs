@@ -288,6 +288,7 @@ impl SocketCore {
                 return;
             }
             g.life = Lifecycle::Released;
+            crate::trace::ev!(debug, "socket closed", id = self.id, state = g.st.current());
             g.set_connect_to(None);
             // Nothing is ever left pending across an unlock, but closing must win regardless.
             let _ = g.st.end(Err::<(), _>(Errno::EBADF));

@@ -17,10 +17,19 @@ use core::task::{Context, Poll};
 impl Socket {
     /// Binds to a local address (`New -> Bound`). Already bound: `EINVAL`.
     pub fn bind(&self, addr: &SockAddr) -> Result<()> {
-        self.run(|l, cx| {
+        let r = self.run(|l, cx| {
             l.st.apply(Op::Bind, || l.proto.bind(cx, addr))
                 .map_err(|e| cx.refused(Op::Bind, e))
-        })
+        });
+        if r.is_ok() {
+            crate::trace::ev!(
+                debug,
+                "socket bound",
+                id = self.id(),
+                addr = format_args!("{}", self.local_addr().unwrap_or_else(|_| addr.clone()))
+            );
+        }
+        r
     }
 
     /// Binds to any free address the family picks (`New -> Bound`): Linux's autobind, which
@@ -55,7 +64,9 @@ impl Socket {
             }
             l.st.apply(Op::Listen, || l.proto.listen(cx, backlog))
                 .map_err(|e| cx.refused(Op::Listen, e))
-        })
+        })?;
+        crate::trace::ev!(debug, "socket listening", id = self.id(), backlog = backlog);
+        Ok(())
     }
 
     fn finish_accept(
@@ -77,6 +88,13 @@ impl Socket {
             a.sock.peer_went_away();
         }
         self.core.stack.register(&a.sock);
+        crate::trace::ev!(
+            debug,
+            "connection accepted",
+            id = a.sock.id(),
+            listener = self.id(),
+            peer = format_args!("{}", a.peer)
+        );
         Ok((a.sock.first_handle(), a.peer))
     }
 
@@ -91,10 +109,6 @@ impl Socket {
         let r = self.core.poll_op(cx, Events::IN, |l, cx| {
             if !ty.is_connection() {
                 return Err(cx.fail(Errno::EOPNOTSUPP, "datagram sockets do not listen"));
-            }
-            if l.st.current() == crate::state::State::New && l.proto.listen_binds() {
-                // TCP's `inet_autobind` for a listener that was never bound.
-                l.st.apply(Op::Bind, || l.proto.autobind(cx))?;
             }
             l.st.apply(Op::Accept, || {
                 // The new socket joins the listener's account: count it first, so that at the

@@ -90,6 +90,16 @@ impl SocketCore {
             let r = op(l, &mut cx);
             if let Err(e) = &r {
                 l.note_failure(*e, cx.reason_for(*e));
+                if *e != Errno::EAGAIN {
+                    crate::trace::ev!(
+                        debug,
+                        "operation failed",
+                        id = self.id,
+                        state = l.st.current(),
+                        errno = e.name(),
+                        why = cx.reason_for(*e)
+                    );
+                }
             }
             (r, cx.take_wait())
         };
@@ -159,6 +169,7 @@ impl SocketCore {
         let mut g = self.lock.lock();
         if !g.released() && matches!(g.st.current(), State::Connected | State::Closing) {
             let _ = g.st.go(State::Closed);
+            crate::trace::ev!(debug, "connection reset", id = self.id);
         }
     }
 }
