@@ -59,6 +59,10 @@ struct MountArgs {
     /// `-vv` `ksock=trace`. `RUST_LOG` (an env-filter) takes precedence when set.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Write every frame of the inet interfaces to FILE in the pcap format (read it with
+    /// `tshark -r FILE`, Wireshark or `tcpdump -r`).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 /// Sends `tracing` events to standard error when `RUST_LOG` or `-v` asks for them;
@@ -125,7 +129,11 @@ fn mount(args: MountArgs) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
     let stack = ksock::Stack::new();
-    ksock_inet::install(&stack).map_err(|e| format!("cannot start the inet family: {e}"))?;
+    let inet = ksock_inet::Options {
+        pcap: args.pcap.clone(),
+    };
+    ksock_inet::install_with(&stack, &inet)
+        .map_err(|e| format!("cannot start the inet family: {e}"))?;
     let mut config = ksock_fuse::host_config();
     config.max_sockets_per_user = args.max_sockets_per_user;
     if let Some(b) = args.max_buffered_per_user {

@@ -34,6 +34,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+pub mod capture;
 pub mod link;
 mod net;
 pub mod opts;
@@ -266,10 +267,32 @@ impl Family for InetFamily {
 /// one). Returns the family, for its leak counters and tests.
 #[cfg(feature = "std")]
 pub fn install(stack: &Stack) -> std::io::Result<Arc<InetFamily>> {
+    install_with(stack, &Options::default())
+}
+
+/// How [`install_with`] sets the family up.
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Write every frame of the loopback to this file in the pcap format (see
+    /// [`capture`]).
+    pub pcap: Option<std::path::PathBuf>,
+}
+
+/// [`install`] with `opts`: a capture file (created, or truncated) if one is named.
+#[cfg(feature = "std")]
+pub fn install_with(stack: &Stack, opts: &Options) -> std::io::Result<Arc<InetFamily>> {
+    let mut link: Box<dyn Link> = Box::new(Loopback::new());
+    if let Some(path) = &opts.pcap {
+        let file = capture::PcapFile::create(path).map_err(|e| {
+            std::io::Error::new(e.kind(), alloc::format!("{}: {e}", path.display()))
+        })?;
+        link = Box::new(capture::Capture::new(link, Box::new(file)));
+    }
     if stack.inner().now().is_none() {
         ksock::time::ThreadClock::start(stack)?;
     }
-    let f = InetFamily::new(stack);
+    let f = InetFamily::with_link(stack, link, &loopback_addrs());
     stack
         .register_family(f.clone())
         .map_err(|e| std::io::Error::from_raw_os_error(e.raw()))?;
