@@ -810,10 +810,14 @@ impl Net {
                 }
                 if st == tcp::State::Closed && !e.ended {
                     e.ended = true;
-                    let normal = matches!(
-                        last,
-                        tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
-                    );
+                    // Closed both ways: our FIN went out (a close or a shutdown) or the last
+                    // state seen was one of the closing handshake's. On the loopback a
+                    // passive close can go CLOSE-WAIT -> LAST-ACK -> CLOSED inside one pass.
+                    let normal = e.wr_shut
+                        || matches!(
+                            last,
+                            tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
+                        );
                     if e.rst || !normal {
                         e.error = Some(if e.rst {
                             Errno::ECONNRESET
