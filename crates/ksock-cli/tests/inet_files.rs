@@ -554,17 +554,17 @@ attempt("dgram", "connect [::1]:99999")
          (no interface has that address)\n\
          EADDRNOTAVAIL | EADDRNOTAVAIL: bind \"[2001:db8::1]:80\": Cannot assign requested \
          address (no interface has that address)\n\
-         EINVAL | EINVAL: bind \"127.0.0.1:65536\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"127.0.0.1\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"127.0.0.1:\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"127.0.0.1:-1\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"[::1]\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"::1:80\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"1.2.3.256:80\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"example.com:80\": Invalid argument\n\
-         EINVAL | EINVAL: bind \"*:http\": Invalid argument\n\
-         EINVAL | EINVAL: connect \"127.0.0.1:65536\": Invalid argument\n\
-         EINVAL | EINVAL: connect \"[::1]:99999\": Invalid argument\n"
+         EINVAL | EINVAL: bind \"127.0.0.1:65536\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"127.0.0.1\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"127.0.0.1:\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"127.0.0.1:-1\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"[::1]\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"::1:80\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"1.2.3.256:80\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"example.com:80\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: bind \"*:http\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: connect \"127.0.0.1:65536\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n\
+         EINVAL | EINVAL: connect \"[::1]:99999\": Invalid argument (an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535)\n"
     );
     finish(net);
 }

@@ -96,6 +96,12 @@ pub trait Family: Send + Sync + 'static {
     /// Parses the text form of an address (as written to a `ctl` file).
     fn parse_addr(&self, text: &[u8]) -> Result<SockAddr>;
 
+    /// What a text address looks like, for the message of a malformed one ("an address is
+    /// a.b.c.d:port, ..."); `None` (the default) says nothing.
+    fn addr_forms(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The addresses of its listening sockets (the `/net/<family>/addrs` file).
     fn listening(&self) -> Vec<SockAddr>;
 
