@@ -223,10 +223,7 @@ impl Socket {
             |cx| match cx {
                 Some(cx) => self.poll_connect(cx, addr),
                 // A connect under way (this one's or another's) is waited for below.
-                None => Poll::Ready(match self.try_connect(addr) {
-                    Err(e) if e == Errno::EINPROGRESS || e == Errno::EALREADY => Err(Errno::EAGAIN),
-                    r => r,
-                }),
+                None => Poll::Ready(self.connect_then_wait(addr)),
             },
         );
         match r {
