@@ -539,6 +539,25 @@ impl Net {
         }
     }
 
+    /// Data for a connection whose socket has closed: nobody will read it, so the
+    /// connection is aborted with a reset (RFC 1122, as Linux's `tcp_rcv_state_process`
+    /// does for data after `close`) and the data dropped. Returns whether it was.
+    fn reset_orphan(&mut self, h: SocketHandle) -> bool {
+        let Some(e) = self.entries.get_mut(&h) else {
+            return false;
+        };
+        if !matches!(e.owner, Owner::Orphan) || e.aborting {
+            return false;
+        }
+        let s = self.sockets.get_mut::<tcp::Socket>(h);
+        if s.state() == tcp::State::Closed {
+            return false;
+        }
+        s.abort();
+        e.aborting = true;
+        true
+    }
+
     /// Looks at a received frame before smoltcp does.
     fn inspect(&mut self, frame: &[u8]) -> Verdict {
         let Some(seg) = parse(frame) else {
@@ -560,6 +579,12 @@ impl Net {
                 e.rst = true;
             }
             return Verdict::Pass(None);
+        }
+        if let Some(h) = known
+            && seg.payload > 0
+            && self.reset_orphan(h)
+        {
+            return Verdict::Drop;
         }
         if !seg.syn || seg.ack || known.is_some() {
             return Verdict::Pass(None);
@@ -808,21 +833,29 @@ impl Net {
                         }
                     }
                 }
-                if st == tcp::State::Closed && !e.ended {
+                // The connection is over: reset, timed out, or closed both ways (no
+                // TIME-WAIT is kept; Linux's socket is in TCP_CLOSE then too, so it has no
+                // peer and cannot be shut down).
+                if matches!(st, tcp::State::Closed | tcp::State::TimeWait) && !e.ended {
                     e.ended = true;
-                    let normal = matches!(
-                        last,
-                        tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
-                    );
+                    let normal = st == tcp::State::TimeWait
+                        || matches!(
+                            last,
+                            tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
+                        );
                     if e.rst || !normal {
-                        e.error = Some(if e.rst {
-                            Errno::ECONNRESET
-                        } else {
+                        e.error = Some(if !e.rst {
                             Errno::ETIMEDOUT
+                        } else if last == tcp::State::CloseWait {
+                            // Linux's tcp_reset: after the peer's FIN, a reset is EPIPE.
+                            Errno::EPIPE
+                        } else {
+                            Errno::ECONNRESET
                         });
-                        d.reset(&sr, Events::READINESS & !Events::NVAL);
-                        return;
                     }
+                    e.fin_told = true;
+                    d.reset(&sr, Events::READINESS & !Events::NVAL);
+                    return;
                 }
                 let fin = matches!(
                     st,
