@@ -59,6 +59,11 @@ pub fn lo(d: i32) -> IpAddr {
     }
 }
 
+/// The loopback address of a domain as [`T::show`] prints it.
+pub fn lo_text(d: i32) -> &'static str {
+    if d == AF_INET6 { "[::1]" } else { "127.0.0.1" }
+}
+
 /// The any address of a domain.
 pub fn any(d: i32) -> IpAddr {
     if d == AF_INET6 {

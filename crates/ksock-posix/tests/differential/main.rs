@@ -18,6 +18,7 @@ mod connect;
 mod create;
 mod dgram;
 mod fdops;
+mod inet_backlog;
 mod inet_tcp;
 mod opts;
 mod poll;
