@@ -655,7 +655,8 @@ impl Protocol for TcpSock {
                 if e.error.is_some() {
                     ev |= Events::ERR;
                 }
-                if e.ended || (fin && e.wr_shut) || s.state() == tcp::State::Closed {
+                // Both directions shut (Linux's SHUTDOWN_MASK), or over.
+                if e.ended || ((fin || e.rd_shut) && e.wr_shut) || s.state() == tcp::State::Closed {
                     ev |= Events::HUP;
                 }
                 ev
