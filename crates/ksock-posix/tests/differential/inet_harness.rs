@@ -320,6 +320,28 @@ impl T<'_> {
         B(got)
     }
 
+    /// Receives until `n` bytes came (waiting for each piece); returns how many came.
+    pub fn drain_all(&self, fd: i32, n: usize) -> usize {
+        let mut got = 0;
+        while got < n {
+            match self.irecv(fd, 65536) {
+                Ok(b) if b.0.is_empty() => break,
+                Ok(b) => got += b.0.len(),
+                Err(_) => break,
+            }
+        }
+        got
+    }
+
+    /// Waits (up to [`SAFETY_MS`]) until `FIONREAD` says `n` bytes are queued: a second
+    /// segment may still be in Linux's softirq when the first one is readable.
+    pub fn wait_nread(&self, fd: i32, n: i32) {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(SAFETY_MS as u64);
+        while self.nread(fd).is_ok_and(|k| k < n) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// An `int` option of any level.
     pub fn getopt(&self, fd: i32, level: i32, name: i32) -> R<i32> {
         let mut v = [0u8; 4];
