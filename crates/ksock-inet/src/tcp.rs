@@ -104,6 +104,27 @@ pub(crate) fn normalize(a: &SockAddr, v6: bool, v6only: bool) -> Result<SocketAd
     }
 }
 
+/// The address a `bind` of `a` means ([`normalize`]); an IPv4-mapped address on an
+/// `IPV6_V6ONLY` socket is `EINVAL` there (Linux's `inet6_bind`), where a connect or send
+/// to one is `ENETUNREACH`.
+pub(crate) fn normalize_bind(
+    cx: &mut OpCtx<'_>,
+    a: &SockAddr,
+    v6: bool,
+    v6only: bool,
+) -> Result<SocketAddr> {
+    normalize(a, v6, v6only).map_err(|e| {
+        if e == Errno::ENETUNREACH {
+            cx.fail(
+                Errno::EINVAL,
+                "an IPV6_V6ONLY socket cannot bind an IPv4-mapped address",
+            )
+        } else {
+            e
+        }
+    })
+}
+
 /// Binds `a` (port 0: an ephemeral port) in the table, with the checks every bind makes.
 pub(crate) fn bind_addr(
     net: &mut Net,
@@ -232,7 +253,7 @@ impl TcpSock {
 
 impl Protocol for TcpSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
-        let a = normalize(addr, self.v6, self.cfg.v6only)?;
+        let a = normalize_bind(cx, addr, self.v6, self.cfg.v6only)?;
         let (v6, v6only) = (self.v6, self.cfg.v6only);
         let b = self
             .shared

@@ -6,7 +6,7 @@ use crate::addr::{from_ep, report, to_ep};
 use crate::net::{Net, Owner};
 use crate::opts;
 use crate::ports::Proto;
-use crate::tcp::{Bound, any, bind_addr, normalize};
+use crate::tcp::{Bound, any, bind_addr, normalize, normalize_bind};
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -110,7 +110,7 @@ fn loopback_for(a: SocketAddr) -> SocketAddr {
 
 impl Protocol for UdpSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
-        let a = normalize(addr, self.v6, self.v6only)?;
+        let a = normalize_bind(cx, addr, self.v6, self.v6only)?;
         let shared = self.shared.clone();
         shared.with(cx, |net, cx| self.do_bind(net, cx, a))
     }
