@@ -321,6 +321,12 @@ impl Net {
                 let _ = a.push(*c);
             }
         });
+        // The in-process loopback carries only what this interface sent: every address of
+        // its loopback networks is the interface's own (Linux's `lo` owns all of
+        // 127.0.0.0/8, not just 127.0.0.1), which smoltcp allows only as "any IP".
+        if port.link.loopback().is_some() {
+            iface.set_any_ip(true);
+        }
         Net {
             iface,
             sockets: SocketSet::new(Vec::new()),
@@ -349,12 +355,16 @@ impl Net {
         self.caps.max_transmission_unit
     }
 
-    /// Whether `ip` is one of the interface's addresses.
+    /// Whether `ip` is one of the interface's addresses: one it was given, or any
+    /// address of a loopback network it has (`127.0.0.2` with `127.0.0.1/8`, as Linux).
     pub(crate) fn has_addr(&self, ip: core::net::IpAddr) -> bool {
-        self.iface
-            .ip_addrs()
-            .iter()
-            .any(|c| from_ip(c.address()) == ip)
+        let loopback = self.iface.any_ip() && ip.is_loopback();
+        self.iface.ip_addrs().iter().any(|c| {
+            from_ip(c.address()) == ip
+                || (loopback
+                    && from_ip(c.address()).is_loopback()
+                    && c.contains_addr(&crate::addr::to_ip(ip)))
+        })
     }
 
     /// Whether the interface can send to `ip` (it has an address of that version).
