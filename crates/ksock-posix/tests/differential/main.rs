@@ -19,6 +19,7 @@ mod create;
 mod dgram;
 mod fdops;
 mod inet_backlog;
+mod inet_bind;
 mod inet_data;
 mod inet_tcp;
 mod opts;
