@@ -165,6 +165,10 @@ impl Protocol for UdpSock {
         flags: MsgFlags,
     ) -> Result<usize> {
         let _ = flags;
+        // Linux's inet_send_prepare binds an unbound socket before the send is looked at,
+        // so even a send that fails leaves it with a port.
+        let shared = self.shared.clone();
+        shared.with(cx, |net, cx| self.ensure_bound(net, cx))?;
         if self.wr_shut {
             return Err(cx.fail(Errno::EPIPE, "the socket is shut for writing"));
         }
