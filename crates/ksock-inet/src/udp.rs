@@ -31,6 +31,9 @@ pub struct UdpSock {
     ttl: Option<u8>,
     bound: Option<(Bound, SocketHandle)>,
     peer: Option<SocketAddr>,
+    /// The source address a connect picked for a socket bound to the any address: its
+    /// name from then on (Linux sets `inet_saddr` on connect).
+    src: Option<IpAddr>,
     rd_shut: bool,
     wr_shut: bool,
 }
@@ -44,6 +47,7 @@ impl UdpSock {
             ttl: None,
             bound: None,
             peer: None,
+            src: None,
             rd_shut: false,
             wr_shut: false,
         }
@@ -126,8 +130,9 @@ impl Protocol for UdpSock {
 
     fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
         if matches!(addr, SockAddr::Unnamed) {
-            // AF_UNSPEC: forget the peer.
+            // AF_UNSPEC: forget the peer (and the source address it chose).
             self.peer = None;
+            self.src = None;
             if let Some((_, h)) = self.bound {
                 self.shared.with(cx, |net, _| {
                     if let Some(e) = net.entries.get_mut(&h) {
@@ -139,16 +144,23 @@ impl Protocol for UdpSock {
         }
         let to = loopback_for(normalize(addr, self.v6, self.v6only)?);
         let shared = self.shared.clone();
-        shared.with(cx, |net, cx| {
-            if !net.reaches(to.ip()) {
-                return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
-            }
-            let h = self.ensure_bound(net, cx)?;
-            if let Some(e) = net.entries.get_mut(&h) {
-                e.udp_peer = Some(to_ep(to));
-            }
-            Ok(())
-        })?;
+        shared
+            .with(cx, |net, cx| {
+                if !net.reaches(to.ip()) {
+                    return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
+                }
+                let h = self.ensure_bound(net, cx)?;
+                if let Some(e) = net.entries.get_mut(&h) {
+                    e.udp_peer = Some(to_ep(to));
+                    // A new peer: an error about the old one is stale.
+                    e.error = None;
+                }
+                let any = self
+                    .bound
+                    .is_some_and(|(b, _)| b.addr.ip().is_unspecified());
+                Ok(if any { net.source_for(to) } else { None })
+            })
+            .map(|src| self.src = src)?;
         self.peer = Some(to);
         Ok(Progress::Done)
     }
@@ -334,7 +346,10 @@ impl Protocol for UdpSock {
 
     fn local_addr(&self) -> SockAddr {
         match self.bound {
-            Some((b, _)) => report(b.addr, self.v6),
+            Some((b, _)) => {
+                let ip = self.src.unwrap_or(b.addr.ip());
+                report(SocketAddr::new(ip, b.addr.port()), self.v6)
+            }
             None => SockAddr::Unnamed,
         }
     }
