@@ -58,8 +58,9 @@ use smoltcp::phy::DeviceCapabilities;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, IpProtocol, Ipv4Packet,
-    Ipv6Packet, TcpPacket, UdpPacket,
+    HardwareAddress, Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv6DstUnreachable,
+    Icmpv6Message, Icmpv6Packet, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, IpProtocol,
+    Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, TcpPacket, UdpPacket,
 };
 
 /// What a smoltcp socket is to ksock.
@@ -298,6 +299,66 @@ fn parse(frame: &[u8]) -> Option<Seg> {
                 rst: false,
                 payload: u.payload().len(),
             })
+        }
+        _ => None,
+    }
+}
+
+/// An ICMP "port unreachable" answering a UDP datagram: the datagram's (source,
+/// destination), read from the header it quotes.
+fn port_unreachable(frame: &[u8]) -> Option<(IpEndpoint, IpEndpoint)> {
+    let port = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
+    match frame.first()? >> 4 {
+        4 => {
+            let p = Ipv4Packet::new_checked(frame).ok()?;
+            if p.next_header() != IpProtocol::Icmp {
+                return None;
+            }
+            let icmp = Icmpv4Packet::new_checked(p.payload()).ok()?;
+            if icmp.msg_type() != Icmpv4Message::DstUnreachable
+                || icmp.msg_code() != u8::from(Icmpv4DstUnreachable::PortUnreachable)
+            {
+                return None;
+            }
+            // The quoted IPv4 header (its length in words), then the UDP ports.
+            let q = icmp.data();
+            let ihl = usize::from(q.first()? & 0x0f) * 4;
+            if q.get(9) != Some(&u8::from(IpProtocol::Udp)) || ihl < 20 {
+                return None;
+            }
+            let addr = |at: usize| -> Option<IpAddress> {
+                let b: [u8; 4] = q.get(at..at + 4)?.try_into().ok()?;
+                Some(IpAddress::Ipv4(Ipv4Address::from(b)))
+            };
+            Some((
+                IpEndpoint::new(addr(12)?, port(q, ihl)?),
+                IpEndpoint::new(addr(16)?, port(q, ihl + 2)?),
+            ))
+        }
+        6 => {
+            let p = Ipv6Packet::new_checked(frame).ok()?;
+            if p.next_header() != IpProtocol::Icmpv6 {
+                return None;
+            }
+            let icmp = Icmpv6Packet::new_checked(p.payload()).ok()?;
+            if icmp.msg_type() != Icmpv6Message::DstUnreachable
+                || icmp.msg_code() != u8::from(Icmpv6DstUnreachable::PortUnreachable)
+            {
+                return None;
+            }
+            // The quoted IPv6 header (no extension headers), then the UDP ports.
+            let q = icmp.payload();
+            if q.get(6) != Some(&u8::from(IpProtocol::Udp)) {
+                return None;
+            }
+            let addr = |at: usize| -> Option<IpAddress> {
+                let b: [u8; 16] = q.get(at..at + 16)?.try_into().ok()?;
+                Some(IpAddress::Ipv6(Ipv6Address::from(b)))
+            };
+            Some((
+                IpEndpoint::new(addr(8)?, port(q, 40)?),
+                IpEndpoint::new(addr(24)?, port(q, 42)?),
+            ))
         }
         _ => None,
     }
@@ -571,6 +632,9 @@ impl Net {
     /// Looks at a received frame before smoltcp does.
     fn inspect(&mut self, frame: &[u8]) -> Verdict {
         let Some(seg) = parse(frame) else {
+            if let Some((src, dst)) = port_unreachable(frame) {
+                self.udp_refused(src, dst);
+            }
             return Verdict::Pass(None);
         };
         match seg.proto {
@@ -645,6 +709,23 @@ impl Net {
             l.pending.push(h);
         }
         Verdict::Pass(Some(h))
+    }
+
+    /// A datagram from `src` to `dst` was answered "port unreachable": a UDP socket
+    /// connected to `dst` gets `ECONNREFUSED`, reported once (Linux's `__udp4_lib_err`;
+    /// an unconnected socket ignores it, as Linux's without `IP_RECVERR`).
+    fn udp_refused(&mut self, src: IpEndpoint, dst: IpEndpoint) {
+        let Some(hs) = self.udp_ports.get(&src.port) else {
+            return;
+        };
+        for h in hs {
+            if let Some(e) = self.entries.get_mut(h)
+                && e.udp_peer == Some(dst)
+            {
+                e.error = Some(Errno::ECONNREFUSED);
+                self.dirty.0.lock().push((*h, Events::IN | Events::ERR));
+            }
+        }
     }
 
     fn inspect_udp(&mut self, seg: &Seg) -> Verdict {

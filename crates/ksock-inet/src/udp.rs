@@ -265,6 +265,11 @@ impl Protocol for UdpSock {
         let v6 = self.v6;
         let rd_shut = self.rd_shut;
         self.shared.with(cx, |net, cx| {
+            // A pending error comes before any datagram, once (as Linux's
+            // __skb_try_recv_datagram).
+            if let Some(err) = net.entries.get_mut(&h).and_then(|e| e.error.take()) {
+                return Err(err);
+            }
             let s = net.sockets.get_mut::<udp::Socket>(h);
             let got = if flags.contains(MsgFlags::PEEK) {
                 s.peek().map(|(d, m)| (d, *m))
@@ -337,6 +342,9 @@ impl Protocol for UdpSock {
             if s.can_recv() {
                 ev |= Events::IN;
             }
+            if n.entries.get(&h).is_some_and(|e| e.error.is_some()) {
+                ev |= Events::IN | Events::ERR;
+            }
             if s.can_send() {
                 ev |= Events::OUT;
             }
@@ -359,11 +367,17 @@ impl Protocol for UdpSock {
     }
 
     fn take_error(&mut self) -> Option<Errno> {
-        None
+        let (_, h) = self.bound?;
+        self.shared
+            .peek_mut(|n| n.entries.get_mut(&h).and_then(|e| e.error.take()))
     }
 
     fn has_error(&self) -> bool {
-        false
+        let Some((_, h)) = self.bound else {
+            return false;
+        };
+        self.shared
+            .peek(|n| n.entries.get(&h).is_some_and(|e| e.error.is_some()))
     }
 
     fn queues(&self) -> Queues {
