@@ -104,6 +104,27 @@ pub(crate) fn normalize(a: &SockAddr, v6: bool, v6only: bool) -> Result<SocketAd
     }
 }
 
+/// The address a `bind` of `a` means ([`normalize`]); an IPv4-mapped address on an
+/// `IPV6_V6ONLY` socket is `EINVAL` there (Linux's `inet6_bind`), where a connect or send
+/// to one is `ENETUNREACH`.
+pub(crate) fn normalize_bind(
+    cx: &mut OpCtx<'_>,
+    a: &SockAddr,
+    v6: bool,
+    v6only: bool,
+) -> Result<SocketAddr> {
+    normalize(a, v6, v6only).map_err(|e| {
+        if e == Errno::ENETUNREACH {
+            cx.fail(
+                Errno::EINVAL,
+                "an IPV6_V6ONLY socket cannot bind an IPv4-mapped address",
+            )
+        } else {
+            e
+        }
+    })
+}
+
 /// Binds `a` (port 0: an ephemeral port) in the table, with the checks every bind makes.
 pub(crate) fn bind_addr(
     net: &mut Net,
@@ -232,7 +253,7 @@ impl TcpSock {
 
 impl Protocol for TcpSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
-        let a = normalize(addr, self.v6, self.cfg.v6only)?;
+        let a = normalize_bind(cx, addr, self.v6, self.cfg.v6only)?;
         let (v6, v6only) = (self.v6, self.cfg.v6only);
         let b = self
             .shared
@@ -252,6 +273,10 @@ impl Protocol for TcpSock {
 
     fn listen_binds(&self) -> bool {
         true
+    }
+
+    fn listener_connect_errno(&self) -> Errno {
+        Errno::EISCONN
     }
 
     fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()> {
@@ -354,29 +379,49 @@ impl Protocol for TcpSock {
             Ok((h, (st.state(), rst)))
         })?;
         self.st = St::Conn(h);
+        // The loopback may have ended the handshake inside this call (the driving above
+        // queued its outcome, `Deferred::connect_done`). A caller that does not wait still
+        // gets EINPROGRESS, and the outcome right after, as Linux answers every nonblocking
+        // TCP connect; one that waits gets it now.
+        let waits = cx.caller_waits();
         match state {
             (tcp::State::SynSent, _) => Ok(Progress::InProgress),
+            (tcp::State::Closed, rst) if !waits => {
+                self.shared.with(cx, |net, cx| {
+                    let Some(e) = net.entries.get_mut(&h) else {
+                        return;
+                    };
+                    if core::mem::replace(&mut e.connecting, false) {
+                        // Not told by the interface yet: tell it now.
+                        e.ended = true;
+                        let (err, why) = refusal(rst);
+                        cx.deferred().connect_done(&me, Err(err), Some(why));
+                    }
+                });
+                Ok(Progress::InProgress)
+            }
             (tcp::State::Closed, rst) => {
                 self.close_conn(cx, false);
                 self.st = St::Init(None);
-                Err(if rst {
-                    cx.fail(
-                        Errno::ECONNREFUSED,
-                        "the host refused the connection (nothing listens on that port)",
-                    )
-                } else {
-                    cx.fail(Errno::ETIMEDOUT, "no answer from the host")
-                })
+                let (err, why) = refusal(rst);
+                Err(cx.fail(err, why))
             }
             _ => {
-                self.shared.with(cx, |net, _| {
-                    if let Some(e) = net.entries.get_mut(&h) {
-                        e.connecting = false;
+                self.shared.with(cx, |net, cx| {
+                    if let Some(e) = net.entries.get_mut(&h)
+                        && core::mem::replace(&mut e.connecting, false)
+                        && !waits
+                    {
+                        cx.deferred().connect_done(&me, Ok(()), None);
                     }
                     let timeout = net.entries.get(&h).and_then(|e| e.timeout);
                     net.sockets.get_mut::<tcp::Socket>(h).set_timeout(timeout);
                 });
-                Ok(Progress::Done)
+                Ok(if waits {
+                    Progress::Done
+                } else {
+                    Progress::InProgress
+                })
             }
         }
     }
@@ -615,7 +660,10 @@ impl Protocol for TcpSock {
                         ev
                     };
                 }
-                let fin = !s.may_recv() && s.state() != tcp::State::SynSent;
+                // The peer's FIN arrived (even with data still to read: Linux's
+                // RCV_SHUTDOWN), or nothing more can come.
+                let fin =
+                    peer_fin(s.state()) || (!s.may_recv() && s.state() != tcp::State::SynSent);
                 if s.can_recv() || fin || e.rd_shut || e.error.is_some() {
                     ev |= Events::IN;
                 }
@@ -628,7 +676,8 @@ impl Protocol for TcpSock {
                 if e.error.is_some() {
                     ev |= Events::ERR;
                 }
-                if e.ended || (fin && e.wr_shut) || s.state() == tcp::State::Closed {
+                // Both directions shut (Linux's SHUTDOWN_MASK), or over.
+                if e.ended || ((fin || e.rd_shut) && e.wr_shut) || s.state() == tcp::State::Closed {
                     ev |= Events::HUP;
                 }
                 ev
@@ -802,6 +851,26 @@ impl TcpSock {
             net.drive(cx.deferred());
         });
         self.st = St::Init(None);
+    }
+}
+
+/// Whether a connection in `st` has received its peer's FIN.
+pub(crate) fn peer_fin(st: tcp::State) -> bool {
+    matches!(
+        st,
+        tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait
+    )
+}
+
+/// Why a connect ended in `Closed`: refused (a reset came back) or no answer.
+fn refusal(rst: bool) -> (Errno, &'static str) {
+    if rst {
+        (
+            Errno::ECONNREFUSED,
+            "the host refused the connection (nothing listens on that port)",
+        )
+    } else {
+        (Errno::ETIMEDOUT, "no answer from the host")
     }
 }
 
