@@ -136,7 +136,7 @@ pub(crate) struct Setup {
     pub keepalive: Option<Duration>,
     /// Gives up on a silent peer after this long (keep-alive probes included).
     pub timeout: Option<Duration>,
-    pub ttl: Option<u8>,
+    pub hops: crate::opts::Hops,
 }
 
 /// How long an unanswered connect or an unacknowledged close goes on.
@@ -151,7 +151,8 @@ fn tsval() -> u32 {
 }
 
 impl Setup {
-    pub(crate) fn socket(&self) -> tcp::Socket<'static> {
+    /// A socket for a connection with a peer of IPv4 (`v4`) or IPv6.
+    pub(crate) fn socket(&self, v4: bool) -> tcp::Socket<'static> {
         let rx = tcp::SocketBuffer::new(alloc::vec![0u8; self.rcvbuf]);
         let tx = tcp::SocketBuffer::new(alloc::vec![0u8; self.sndbuf]);
         let mut s = tcp::Socket::new(rx, tx);
@@ -161,7 +162,7 @@ impl Setup {
         s.set_keep_alive(self.keepalive);
         // Until the handshake ends; then `Setup::timeout` (see `Entry::timeout`).
         s.set_timeout(Some(CONNECT_TIMEOUT));
-        s.set_hop_limit(self.ttl);
+        s.set_hop_limit(self.hops.for_peer(v4));
         s.set_congestion_control(tcp::CongestionControl::Reno);
         s.set_tsval_generator(Some(tsval));
         s
@@ -688,7 +689,7 @@ impl Net {
             return Verdict::Drop;
         }
         let setup = l.setup;
-        let mut s = setup.socket();
+        let mut s = setup.socket(matches!(seg.src.addr, IpAddress::Ipv4(_)));
         let addr = match l.cover {
             Cover::One(a) => Some(crate::addr::to_ip(a)),
             _ => None,

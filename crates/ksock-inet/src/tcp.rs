@@ -34,7 +34,7 @@ pub(crate) struct Cfg {
     pub keepidle: u32,
     pub keepintvl: u32,
     pub keepcnt: u32,
-    pub ttl: Option<u8>,
+    pub hops: opts::Hops,
     pub v6only: bool,
 }
 
@@ -46,7 +46,7 @@ impl Default for Cfg {
             keepidle: 7200,
             keepintvl: 75,
             keepcnt: 9,
-            ttl: None,
+            hops: opts::Hops::default(),
             v6only: false,
         }
     }
@@ -213,7 +213,7 @@ impl TcpSock {
             nodelay: self.cfg.nodelay,
             keepalive,
             timeout,
-            ttl: self.cfg.ttl,
+            hops: self.cfg.hops,
         }
     }
 
@@ -225,7 +225,11 @@ impl TcpSock {
                 let s = net.sockets.get_mut::<tcp::Socket>(h);
                 s.set_nagle_enabled(!setup.nodelay);
                 s.set_keep_alive(setup.keepalive);
-                s.set_hop_limit(setup.ttl);
+                let v4 = matches!(
+                    s.remote_endpoint().map(|e| e.addr),
+                    Some(smoltcp::wire::IpAddress::Ipv4(_))
+                );
+                s.set_hop_limit(setup.hops.for_peer(v4));
                 if let Some(e) = net.entries.get_mut(&h) {
                     e.timeout = setup.timeout;
                     if !e.connecting {
@@ -352,7 +356,7 @@ impl Protocol for TcpSock {
                 Some(b) => b,
                 None => bind_addr(net, cx, Proto::Tcp, any(v6), v6, v6only)?,
             };
-            let mut s = setup.socket();
+            let mut s = setup.socket(to.is_ipv4());
             let local = IpListenEndpoint {
                 addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
                 port: b.addr.port(),
@@ -432,6 +436,9 @@ impl Protocol for TcpSock {
         };
         let shared = self.shared.clone();
         let (v6, cfg, reuse) = (self.v6, self.cfg, cx.opts().reuseaddr());
+        // The accepted socket is a clone of the listener (Linux's `sk_clone_lock`): its
+        // options, buffers, keep-alive and linger included.
+        let opts = *cx.opts();
         let me = cx.me().clone();
         self.shared.with(cx, |net, cx| {
             let Some(l) = net.listeners.get_mut(&key) else {
@@ -453,7 +460,8 @@ impl Protocol for TcpSock {
             t.cfg = cfg;
             t.st = St::Conn(h);
             let domain = if v6 { Domain::INET6 } else { Domain::INET };
-            let sock = SocketCore::new(me.stack(), domain, SockType::STREAM, 6, t);
+            let sock =
+                SocketCore::new_with_options(me.stack(), domain, SockType::STREAM, 6, t, opts);
             let port = local.map_or(b.addr.port(), |a| a.port());
             let cover = Cover::One(local.map_or(b.addr.ip(), |a| a.ip()));
             let id = net.ports.bind_accepted(Proto::Tcp, port, cover, reuse);
@@ -746,41 +754,39 @@ impl Protocol for TcpSock {
         }
     }
 
-    fn option_level(&self, level: i32) -> Result<()> {
-        opts::level(level, self.v6)
+    fn option_level(&self, _level: i32) -> Result<()> {
+        // Checked by the get or the set: Linux's answer differs between them.
+        Ok(())
     }
 
     fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
-        opts::level(level, self.v6)?;
+        opts::level(level, opts::IPPROTO_TCP, self.v6, true)?;
         let c = &self.cfg;
+        if let Some(v) = c.hops.get(level, name) {
+            return Ok(OptVal::Int(v));
+        }
         Ok(OptVal::Int(match (level, name) {
             (opts::IPPROTO_TCP, opts::TCP_NODELAY) => c.nodelay as i32,
             (opts::IPPROTO_TCP, opts::TCP_KEEPIDLE) => c.keepidle as i32,
             (opts::IPPROTO_TCP, opts::TCP_KEEPINTVL) => c.keepintvl as i32,
             (opts::IPPROTO_TCP, opts::TCP_KEEPCNT) => c.keepcnt as i32,
             (opts::IPPROTO_TCP, opts::TCP_MAXSEG) => self.mss() as i32,
-            (opts::IPPROTO_IP, opts::IP_TTL) => i32::from(c.ttl.unwrap_or(opts::DEFAULT_TTL)),
-            (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                i32::from(c.ttl.unwrap_or(opts::DEFAULT_TTL))
-            }
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => c.v6only as i32,
             _ => return Err(Errno::ENOPROTOOPT),
         }))
     }
 
     fn set_option(&mut self, cx: &mut OpCtx<'_>, level: i32, name: i32, val: OptVal) -> Result<()> {
-        opts::level(level, self.v6)?;
+        opts::level(level, opts::IPPROTO_TCP, self.v6, false)?;
         let v = val.int()?;
         let c = &mut self.cfg;
         match (level, name) {
+            _ if c.hops.set(level, name, v)? => {}
             (opts::IPPROTO_TCP, opts::TCP_NODELAY) => c.nodelay = v != 0,
             (opts::IPPROTO_TCP, opts::TCP_KEEPIDLE) => c.keepidle = opts::keep_value(v, 32767)?,
             (opts::IPPROTO_TCP, opts::TCP_KEEPINTVL) => c.keepintvl = opts::keep_value(v, 32767)?,
             (opts::IPPROTO_TCP, opts::TCP_KEEPCNT) => c.keepcnt = opts::keep_value(v, 127)?,
             (opts::IPPROTO_TCP, opts::TCP_MAXSEG) => {}
-            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                c.ttl = opts::ttl_value(v)?
-            }
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => {
                 if !matches!(self.st, St::Init(None)) {
                     return Err(Errno::EINVAL);

@@ -28,7 +28,7 @@ pub struct UdpSock {
     shared: Arc<Shared>,
     v6: bool,
     v6only: bool,
-    ttl: Option<u8>,
+    hops: opts::Hops,
     bound: Option<(Bound, SocketHandle)>,
     peer: Option<SocketAddr>,
     /// The source address a connect picked for a socket bound to the any address: its
@@ -44,7 +44,7 @@ impl UdpSock {
             shared,
             v6,
             v6only: false,
-            ttl: None,
+            hops: opts::Hops::default(),
             bound: None,
             peer: None,
             src: None,
@@ -74,7 +74,6 @@ impl UdpSock {
                 alloc::vec![0u8; tx],
             ),
         );
-        s.set_hop_limit(self.ttl);
         let ep = IpListenEndpoint {
             addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
             port: b.addr.port(),
@@ -213,6 +212,9 @@ impl Protocol for UdpSock {
             }
             let h = self.ensure_bound(net, cx)?;
             let s = net.sockets.get_mut::<udp::Socket>(h);
+            // smoltcp keeps one hop limit per socket: the destination's version picks it
+            // (the datagram leaves in this pass of the interface).
+            s.set_hop_limit(self.hops.for_peer(dst.is_ipv4()));
             let meta = udp::UdpMetadata::from(to_ep(dst));
             match s.send(len, meta) {
                 Ok(buf) => {
@@ -394,34 +396,34 @@ impl Protocol for UdpSock {
         })
     }
 
-    fn option_level(&self, level: i32) -> Result<()> {
-        opts::level(level, self.v6)
+    fn option_level(&self, _level: i32) -> Result<()> {
+        // Checked by the get or the set: Linux's answer differs between them.
+        Ok(())
     }
 
     fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
-        opts::level(level, self.v6)?;
+        opts::level(level, opts::IPPROTO_UDP, self.v6, true)?;
+        if let Some(v) = self.hops.get(level, name) {
+            return Ok(OptVal::Int(v));
+        }
         Ok(OptVal::Int(match (level, name) {
-            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                i32::from(self.ttl.unwrap_or(opts::DEFAULT_TTL))
-            }
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => self.v6only as i32,
             _ => return Err(Errno::ENOPROTOOPT),
         }))
     }
 
-    fn set_option(&mut self, cx: &mut OpCtx<'_>, level: i32, name: i32, val: OptVal) -> Result<()> {
-        opts::level(level, self.v6)?;
+    fn set_option(
+        &mut self,
+        _cx: &mut OpCtx<'_>,
+        level: i32,
+        name: i32,
+        val: OptVal,
+    ) -> Result<()> {
+        opts::level(level, opts::IPPROTO_UDP, self.v6, false)?;
         let v = val.int()?;
         match (level, name) {
-            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                self.ttl = opts::ttl_value(v)?;
-                if let Some((_, h)) = self.bound {
-                    let ttl = self.ttl;
-                    self.shared.with(cx, |net, _| {
-                        net.sockets.get_mut::<udp::Socket>(h).set_hop_limit(ttl)
-                    });
-                }
-            }
+            // Applied at each send, for the destination's version.
+            _ if self.hops.set(level, name, v)? => {}
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => {
                 if self.bound.is_some() {
                     return Err(Errno::EINVAL);

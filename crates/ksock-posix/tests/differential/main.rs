@@ -20,6 +20,7 @@ mod fdops;
 mod inet_backlog;
 mod inet_bind;
 mod inet_data;
+mod inet_opts;
 mod inet_tcp;
 mod inet_udp;
 mod opts;
