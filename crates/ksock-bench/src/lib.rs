@@ -22,6 +22,7 @@ pub mod memcpy;
 pub mod plot;
 pub mod report;
 pub mod row;
+pub mod smol;
 pub mod stats;
 pub mod sys;
 pub mod unix;
