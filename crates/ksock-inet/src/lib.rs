@@ -241,6 +241,10 @@ impl Family for InetFamily {
         addr::parse(text).map(SockAddr::Inet)
     }
 
+    fn addr_forms(&self) -> Option<&'static str> {
+        Some("an address is a.b.c.d:port, [v6]:port, localhost:port or *:port, port 0 to 65535")
+    }
+
     fn listening(&self) -> Vec<SockAddr> {
         self.shared.peek(|n| {
             n.listeners

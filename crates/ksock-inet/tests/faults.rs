@@ -224,3 +224,23 @@ fn listen_binds_an_unbound_socket_and_accept_does_not() {
     drop(s);
     assert_empty(&f);
 }
+
+#[test]
+fn a_passive_close_inside_one_pass_is_end_of_file_not_a_timeout() {
+    let (st, f) = stack();
+    let l = listener(&st, 1);
+    let c = tcp(&st);
+    c.connect(&l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    c.send(b"data").unwrap();
+    c.shutdown(ksock::Shutdown::Write).unwrap();
+    // CLOSE-WAIT -> LAST-ACK -> CLOSED, all within this call on the loopback.
+    s.shutdown(ksock::Shutdown::Write).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(s.recv(&mut buf), Ok(4));
+    assert_eq!(s.recv(&mut buf), Ok(0), "end of file, not ETIMEDOUT");
+    assert_eq!(c.recv(&mut buf), Ok(0));
+    assert_eq!(s.get_option(SockOpt::Error), Ok(OptVal::Int(0)));
+    drop((c, s, l));
+    assert_empty(&f);
+}

@@ -929,6 +929,9 @@ impl Inner {
                     {
                         Some("the address is empty")
                     }
+                    (By::Face, Command::Bind(_) | Command::Connect(_)) if e == Errno::EINVAL => {
+                        self.family_of(sock).and_then(|(_, f)| f.addr_forms())
+                    }
                     (By::Face, Command::Headers(_)) if e == Errno::EINVAL => {
                         Some("headers are for datagram sockets")
                     }

@@ -96,6 +96,12 @@ pub trait Family: Send + Sync + 'static {
     /// Parses the text form of an address (as written to a `ctl` file).
     fn parse_addr(&self, text: &[u8]) -> Result<SockAddr>;
 
+    /// What a text address looks like, for the message of a malformed one ("an address is
+    /// a.b.c.d:port, ..."); `None` (the default) says nothing.
+    fn addr_forms(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The addresses of its listening sockets (the `/net/<family>/addrs` file).
     fn listening(&self) -> Vec<SockAddr>;
 
@@ -159,6 +165,13 @@ pub trait Protocol: Send + 'static {
     /// it to the operation table (`EINVAL`, as Linux AF_UNIX).
     fn listen_binds(&self) -> bool {
         false
+    }
+
+    /// What `connect` on a listening socket fails with: `EINVAL` (the default, the
+    /// operation table's, as Linux AF_UNIX), or `EISCONN` for a family that counts a
+    /// listener as connected, as Linux TCP does (`__inet_stream_connect`).
+    fn listener_connect_errno(&self) -> Errno {
+        Errno::EINVAL
     }
 
     /// Starts listening, or updates the backlog of a listener.
@@ -271,6 +284,7 @@ pub struct OpCtx<'a> {
     account: Option<Arc<Account>>,
     wait: Option<(SockRef, Events)>,
     why: Option<(Errno, &'static str)>,
+    waits: bool,
     deferred: &'a mut Deferred,
 }
 
@@ -291,8 +305,22 @@ impl<'a> OpCtx<'a> {
             account,
             wait: None,
             why: None,
+            waits: false,
             deferred,
         }
+    }
+
+    /// Whether the caller of this `connect` waits for its outcome (a blocking or async
+    /// connect, a parked file request). A family whose connect ends inside the call may
+    /// still return [`Progress::InProgress`] to a caller that does not wait (a nonblocking
+    /// or background connect), and end it with [`Deferred::connect_done`], as Linux answers
+    /// every nonblocking TCP connect with `EINPROGRESS`. False outside `connect`.
+    pub fn caller_waits(&self) -> bool {
+        self.waits
+    }
+
+    pub(crate) fn set_caller_waits(&mut self, on: bool) {
+        self.waits = on;
     }
 
     /// The socket being operated on.
