@@ -68,6 +68,28 @@ proptest! {
     }
 }
 
+/// Inputs the fuzz target `posix_addr` failed on, each from a property that did not yet
+/// say what the stack rightly does: a selector byte, three output buffers (room, how), then
+/// the address.
+#[test]
+fn fuzz_findings() {
+    // AF_INET bound to 127.0.0.0: the loopback owns all of 127.0.0.0/8, as Linux's `lo`.
+    check_posix(&[
+        1, 128, 4, 128, 4, 128, 4, 2, 0, 15, 160, 127, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    ]);
+    // Bound to 127.255.255.255, then connected to: see
+    // `connect_to_the_loopback_broadcast_is_enetunreach`.
+    check_posix(&[
+        1, 128, 4, 128, 4, 128, 4, 2, 0, 255, 255, 127, 255, 255, 255, 255, 255, 127, 0, 1, 0, 2,
+        0, 4, 65, 0,
+    ]);
+    // An abstract name that starts with `/` and holds a NUL is reported as a path, which
+    // ends at the NUL: the reported name is another name.
+    check_posix(&[
+        3, 128, 4, 128, 4, 128, 4, 1, 0, 0, 47, 110, 110, 110, 110, 127, 0, 0, 0,
+    ]);
+}
+
 /// Found by the property: an `AF_INET6` socket bound with a flow label and a scope id on
 /// `::1` reports them back from `getsockname`; Linux reports both as 0 (`inet6_getname`:
 /// `sin6_flowinfo` 0, the scope only for a link-local address bound to a device). The
