@@ -189,7 +189,8 @@ pub fn rows(conns: usize, wave: usize, file_conns: usize, file_wave: usize) -> V
         )
         .note(format!(
             "{file_conns} connections (open the factory, ctl connect, open the listener's \
-             accept file, hangup, close both) in waves of {file_wave}"
+             accept file, hangup, close both) in waves of up to {file_wave} (two open files \
+             each: as many as the open-file limit allows)"
         )),
     );
     rows
