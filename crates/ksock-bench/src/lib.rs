@@ -485,14 +485,16 @@ mod tests {
         let mut s = Suite::standard();
         assert_eq!(
             s.names(),
-            ["memory", "local", "memcpy", "fuse", "file", "inet", "sweep"]
+            [
+                "memory", "local", "memcpy", "fuse", "file", "inet", "churn", "sweep"
+            ]
         );
         s.replace(Group::new("file", "the file face", |_| Ok(vec![])));
         s.add(Group::new("tap", "a TAP interface", |_| Ok(vec![])));
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "sweep", "tap"
+                "memory", "local", "memcpy", "fuse", "file", "inet", "churn", "sweep", "tap"
             ]
         );
     }
