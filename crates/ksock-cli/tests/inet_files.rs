@@ -1005,3 +1005,47 @@ sys.stdin.read()
     assert_eq!(wait_out(holder, "holder").ok(), "");
     finish(net);
 }
+
+#[test]
+fn tcp_and_udp_buffers_count_against_the_users_buffered_bytes() {
+    // smoltcp allocates a connection's buffers whole, so each end charges both (208 KiB
+    // each at the default sizes) to its user when it is set up. 2 MiB holds two connections
+    // with both ends; the third connect is ENOBUFS, and so is a UDP bind (its two buffers
+    // cost as much); closing one connection frees room.
+    let net = Net::mount_with(&["--max-buffered-per-user", "2M"]);
+    let out = net.py(&py(r#"
+l, lid = sock("stream")
+ctl(l, "bind 127.0.0.1:0 && listen 8")
+laddr = text(f"{N}/{lid}/local").strip()
+held = []
+for i in range(2):
+    c, cid = sock("stream")
+    ctl(c, f"connect {laddr}")
+    a = os.open(f"{N}/{lid}/listen", os.O_RDWR)
+    held.append((c, cid, a))
+c3, cid3 = sock("stream")
+print(errno_of(ctl, c3, f"connect {laddr}"))
+print(text(f"{N}/{cid3}/err").replace(laddr, "L"), end="")
+u, uid = sock("dgram")
+print(errno_of(ctl, u, "bind 127.0.0.1:0"))
+# One connection closed: both its ends' buffers come back, and the third connect goes.
+c, cid, a = held.pop()
+os.close(a)
+ctl(c, "hangup")
+for _ in range(500):
+    r = errno_of(ctl, c3, f"connect {laddr}")
+    if r != "ENOBUFS":
+        break
+    time.sleep(0.01)
+print(r, status(cid3)["tcp_state"])
+"#));
+    assert_eq!(
+        out.ok(),
+        "ENOBUFS\n\
+         ENOBUFS: connect \"L\": No buffer space available (the user's buffered-bytes limit \
+         leaves no room for this socket's buffers)\n\
+         ENOBUFS\n\
+         OK ESTABLISHED\n"
+    );
+    finish(net);
+}

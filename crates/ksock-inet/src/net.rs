@@ -49,6 +49,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::task::Waker;
+use ksock::account::{Account, Charge};
 use ksock::errno::Errno;
 use ksock::family::Deferred;
 use ksock::sync::Mutex;
@@ -109,6 +110,9 @@ pub(crate) struct Entry {
     pub udp_peer: Option<IpEndpoint>,
     /// UDP: datagrams dropped for a full receive queue.
     pub drops: u64,
+    /// Its smoltcp buffers, charged whole to the owner's account (smoltcp allocates them
+    /// when the socket is made); credited back when the socket is freed.
+    _charge: Option<Charge>,
 }
 
 /// A listener's accept queue.
@@ -123,8 +127,11 @@ pub(crate) struct Listener {
     pub ready: VecDeque<SocketHandle>,
     /// How connections are set up.
     pub setup: Setup,
-    /// SYNs dropped because the queue was full.
+    /// SYNs dropped because the queue was full (or the account could not pay for a
+    /// connection's buffers).
     pub overflows: u64,
+    /// The listener's account: each connection it admits charges its buffers to it.
+    pub account: Option<Arc<Account>>,
 }
 
 /// How a new smoltcp TCP socket is set up (from the socket's options).
@@ -452,8 +459,15 @@ impl Net {
         (rx, tx)
     }
 
-    fn entry(owner: Owner, rx: Waker, tx: Waker, bind: Option<(Proto, u16, BindId)>) -> Entry {
+    fn entry(
+        owner: Owner,
+        rx: Waker,
+        tx: Waker,
+        bind: Option<(Proto, u16, BindId)>,
+        charge: Option<Charge>,
+    ) -> Entry {
         Entry {
+            _charge: charge,
             owner,
             rx,
             tx,
@@ -480,13 +494,15 @@ impl Net {
         s: tcp::Socket<'static>,
         owner: Owner,
         bind: Option<(Proto, u16, BindId)>,
+        charge: Option<Charge>,
     ) -> SocketHandle {
         let h = self.sockets.add(s);
         let (rx, tx) = self.wakers(h);
         let s = self.sockets.get_mut::<tcp::Socket>(h);
         s.register_recv_waker(&rx);
         s.register_send_waker(&tx);
-        self.entries.insert(h, Self::entry(owner, rx, tx, bind));
+        self.entries
+            .insert(h, Self::entry(owner, rx, tx, bind, charge));
         h
     }
 
@@ -496,6 +512,7 @@ impl Net {
         s: udp::Socket<'static>,
         owner: Owner,
         bind: (Proto, u16, BindId),
+        charge: Option<Charge>,
     ) -> SocketHandle {
         let port = s.endpoint().port;
         let h = self.sockets.add(s);
@@ -504,7 +521,7 @@ impl Net {
         s.register_recv_waker(&rx);
         s.register_send_waker(&tx);
         self.entries
-            .insert(h, Self::entry(owner, rx, tx, Some(bind)));
+            .insert(h, Self::entry(owner, rx, tx, Some(bind), charge));
         self.udp_ports.entry(port).or_default().push(h);
         h
     }
@@ -689,6 +706,19 @@ impl Net {
             return Verdict::Drop;
         }
         let setup = l.setup;
+        // The connection's buffers are the listener's user's to pay for; one that cannot
+        // pay is dropped like one that finds the queue full (the client retries).
+        let charge = match &l.account {
+            None => None,
+            Some(a) => match Charge::take(a, setup.rcvbuf + setup.sndbuf) {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    l.overflows += 1;
+                    self.stats.syn_dropped += 1;
+                    return Verdict::Drop;
+                }
+            },
+        };
         let mut s = setup.socket(matches!(seg.src.addr, IpAddress::Ipv4(_)));
         let addr = match l.cover {
             Cover::One(a) => Some(crate::addr::to_ip(a)),
@@ -702,7 +732,7 @@ impl Net {
         {
             return Verdict::Pass(None);
         }
-        let h = self.add_tcp(s, Owner::Embryo(key), None);
+        let h = self.add_tcp(s, Owner::Embryo(key), None, charge);
         if let Some(e) = self.entries.get_mut(&h) {
             e.timeout = setup.timeout;
         }

@@ -16,6 +16,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Buf;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use ksock::account::Charge;
 use ksock::family::{Accepted, OpCtx, Progress, Protocol};
 use ksock::opt::{OptVal, Options, SockOpt};
 use ksock::types::{MsgFlags, Queues, RecvInfo, Shutdown};
@@ -313,6 +314,7 @@ impl Protocol for TcpSock {
                             ready: VecDeque::new(),
                             setup,
                             overflows: 0,
+                            account: cx.account().cloned(),
                         },
                     );
                     Ok(())
@@ -356,6 +358,19 @@ impl Protocol for TcpSock {
                 Some(b) => b,
                 None => bind_addr(net, cx, Proto::Tcp, any(v6), v6, v6only)?,
             };
+            // smoltcp allocates the buffers whole: the user pays for them now.
+            let charge = match cx.account() {
+                None => None,
+                Some(a) => match Charge::take(a, setup.rcvbuf + setup.sndbuf) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        if bound.is_none() {
+                            net.ports.release(Proto::Tcp, b.addr.port(), b.id);
+                        }
+                        return Err(cx.fail(e, NO_ROOM));
+                    }
+                },
+            };
             let mut s = setup.socket(to.is_ipv4());
             let local = IpListenEndpoint {
                 addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
@@ -371,6 +386,7 @@ impl Protocol for TcpSock {
                 s,
                 Owner::Conn(Arc::downgrade(&me)),
                 Some((Proto::Tcp, b.addr.port(), b.id)),
+                charge,
             );
             if let Some(e) = net.entries.get_mut(&h) {
                 e.connecting = true;
@@ -859,6 +875,10 @@ impl TcpSock {
         self.st = St::Init(None);
     }
 }
+
+/// Why a socket could not have its buffers (`ENOBUFS`).
+pub(crate) const NO_ROOM: &str =
+    "the user's buffered-bytes limit leaves no room for this socket's buffers";
 
 /// Whether a connection in `st` has received its peer's FIN.
 pub(crate) fn peer_fin(st: tcp::State) -> bool {

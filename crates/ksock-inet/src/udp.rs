@@ -12,6 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Buf;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use ksock::account::Charge;
 use ksock::family::{Accepted, OpCtx, Progress, Protocol};
 use ksock::opt::{OptVal, Options};
 use ksock::types::{MsgFlags, Queues, RecvInfo, Shutdown};
@@ -64,6 +65,17 @@ impl UdpSock {
         let o = cx.opts();
         let rx = o.rcvbuf().max(64 * 1024 + 1024);
         let tx = o.sndbuf().max(64 * 1024 + 1024);
+        // smoltcp allocates the buffers whole: the user pays for them now.
+        let charge = match cx.account() {
+            None => None,
+            Some(a) => match Charge::take(a, rx + tx) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    net.ports.release(Proto::Udp, b.addr.port(), b.id);
+                    return Err(cx.fail(e, crate::tcp::NO_ROOM));
+                }
+            },
+        };
         let mut s = udp::Socket::new(
             udp::PacketBuffer::new(
                 alloc::vec![udp::PacketMetadata::EMPTY; MAX_DATAGRAMS],
@@ -83,7 +95,7 @@ impl UdpSock {
             return Err(Errno::EINVAL);
         }
         let me = Arc::downgrade(cx.me());
-        let h = net.add_udp(s, Owner::Udp(me), (Proto::Udp, b.addr.port(), b.id));
+        let h = net.add_udp(s, Owner::Udp(me), (Proto::Udp, b.addr.port(), b.id), charge);
         if let Some(e) = net.entries.get_mut(&h) {
             e.udp_peer = self.peer.map(to_ep);
         }
