@@ -278,6 +278,7 @@ fn connect_row() -> Row {
         }
         Ok(t0.elapsed())
     }))
+    .target(Target::RatioAtLeast(2.0))
     .note(
         "one thread: socket, connect to a listener on 127.0.0.1, accept, close the accepted \
          socket then the client (a FIN each way); Linux keeps the server end in TIME-WAIT, \
@@ -394,6 +395,7 @@ fn udp_row(s: &Settings) -> Row {
         "a sender and a receiver thread, blocking calls, connected sockets; the rate of \
          datagrams received (a full receive queue drops the rest, on both sides)",
     )
+    .target(Target::RatioAtLeast(2.0))
 }
 
 /// A ksock TCP connection used from one thread with `MSG_DONTWAIT`.
@@ -463,19 +465,22 @@ fn layer_row(bulk: bool) -> Row {
         bulk_one_thread(&mut p, size, n)
     }));
     if !bulk {
-        return row.note(
+        // At least 0.9x raw smoltcp's rate is at most 1/0.9 of its cost per message.
+        return row.target(Target::RatioAtMost(1.0 / 0.9)).note(
             "as inet.layer.bulk64k with 64 B writes and TCP_NODELAY: the cost of one small \
              send and the receive that takes it, in one thread",
         );
     }
-    row.per_iter(size as f64).note(
-        "one thread alternates a nonblocking send of what is left of a 64 KiB write and a \
+    row.per_iter(size as f64)
+        .target(Target::RatioAtLeast(0.9))
+        .note(
+            "one thread alternates a nonblocking send of what is left of a 64 KiB write and a \
          nonblocking receive into 64 KiB; ksock: two ksock sockets with MSG_DONTWAIT; raw \
          smoltcp 0.14: one Interface over smoltcp::phy::Loopback, two tcp::Sockets set up as \
          ksock-inet sets up its connections (212 992-byte buffers, Nagle on, no delayed ACK, \
          Reno, timestamps), the interface run until idle after every send and every receive \
          that moved bytes, as ksock-inet runs it",
-    )
+        )
 }
 
 /// Holds `n` idle ksock TCP connections (both ends) and measures what they cost.

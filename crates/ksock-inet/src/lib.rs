@@ -166,6 +166,12 @@ impl InetFamily {
         self.shared.peek(|n| n.socket_count())
     }
 
+    /// How many ended TCP sockets are kept for their buffers, to be reused by the next
+    /// connections (a few at most).
+    pub fn spare_count(&self) -> usize {
+        self.shared.peek(|n| n.spare_count())
+    }
+
     /// Each smoltcp socket's role and TCP state (`conn ESTAB`, `orphan FIN-WAIT-1`...), for
     /// diagnostics and leak reports.
     pub fn sockets(&self) -> Vec<alloc::string::String> {

@@ -157,12 +157,24 @@ fn tsval() -> u32 {
     TS_MS.load(Ordering::Relaxed)
 }
 
+/// Ended TCP sockets kept for reuse: their buffers (208 KiB each at the default sizes)
+/// cost a page fault per page and a `memset` to allocate afresh, which was most of the
+/// cost of a connection's set-up. At most this many, so at most a few MiB, belong to nobody.
+const SPARE_MAX: usize = 8;
+
 impl Setup {
-    /// A socket for a connection with a peer of IPv4 (`v4`) or IPv6.
-    pub(crate) fn socket(&self, v4: bool) -> tcp::Socket<'static> {
+    /// A new socket for a connection with a peer of IPv4 (`v4`) or IPv6.
+    fn socket(&self, v4: bool) -> tcp::Socket<'static> {
         let rx = tcp::SocketBuffer::new(alloc::vec![0u8; self.rcvbuf]);
         let tx = tcp::SocketBuffer::new(alloc::vec![0u8; self.sndbuf]);
         let mut s = tcp::Socket::new(rx, tx);
+        self.configure(&mut s, v4);
+        s
+    }
+
+    /// Sets a socket up for a connection as these settings say (all of them: a reused
+    /// socket keeps its last owner's).
+    fn configure(&self, s: &mut tcp::Socket<'static>, v4: bool) {
         s.set_nagle_enabled(!self.nodelay);
         // Acknowledge at once: a delayed ACK stalls request/response traffic.
         s.set_ack_delay(None);
@@ -172,7 +184,6 @@ impl Setup {
         s.set_hop_limit(self.hops.for_peer(v4));
         s.set_congestion_control(tcp::CongestionControl::Reno);
         s.set_tsval_generator(Some(tsval));
-        s
     }
 }
 
@@ -226,6 +237,8 @@ pub(crate) struct Net {
     timer: Option<u64>,
     /// Counters.
     pub stats: Stats,
+    /// TCP sockets of ended connections kept for their buffers (see [`Net::tcp_socket`]).
+    spare: Vec<tcp::Socket<'static>>,
 }
 
 /// Interface counters.
@@ -411,6 +424,7 @@ impl Net {
             now,
             timer: None,
             stats: Stats::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -538,6 +552,30 @@ impl Net {
         self.tuples.insert((l, r), h);
     }
 
+    /// How many ended TCP sockets are kept for reuse.
+    pub(crate) fn spare_count(&self) -> usize {
+        self.spare.len()
+    }
+
+    /// A TCP socket for a new connection (a connect, or a SYN a listener admits) set up as
+    /// `setup` says, for a peer of IPv4 (`v4`) or IPv6: a spare one with buffers of the
+    /// right sizes if there is one, else a new one. smoltcp starts every `connect` and
+    /// `listen` from a clean state (its `reset` empties the buffers, whose old bytes can
+    /// never be read again), so only the settings need applying.
+    pub(crate) fn tcp_socket(&mut self, setup: &Setup, v4: bool) -> tcp::Socket<'static> {
+        let fits = |s: &tcp::Socket<'static>| {
+            s.recv_capacity() == setup.rcvbuf && s.send_capacity() == setup.sndbuf
+        };
+        match self.spare.iter().rposition(fits) {
+            Some(i) => {
+                let mut s = self.spare.swap_remove(i);
+                setup.configure(&mut s, v4);
+                s
+            }
+            None => setup.socket(v4),
+        }
+    }
+
     /// Removes a smoltcp socket and everything about it: its binding, index entries, its
     /// place on a listener's queue.
     pub(crate) fn free(&mut self, h: SocketHandle) {
@@ -567,7 +605,15 @@ impl Net {
                 }
             }
         }
-        self.sockets.remove(h);
+        if let smoltcp::socket::Socket::Tcp(mut s) = self.sockets.remove(h)
+            && matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait)
+            && self.spare.len() < SPARE_MAX
+        {
+            // Its wakers are this handle's, which may soon name another socket.
+            s.register_recv_waker(Waker::noop());
+            s.register_send_waker(Waker::noop());
+            self.spare.push(s);
+        }
     }
 
     /// Adds a listener's queue.
@@ -719,11 +765,11 @@ impl Net {
                 }
             },
         };
-        let mut s = setup.socket(matches!(seg.src.addr, IpAddress::Ipv4(_)));
         let addr = match l.cover {
             Cover::One(a) => Some(crate::addr::to_ip(a)),
             _ => None,
         };
+        let mut s = self.tcp_socket(&setup, matches!(seg.src.addr, IpAddress::Ipv4(_)));
         if s.listen(IpListenEndpoint {
             addr,
             port: seg.dst.port,

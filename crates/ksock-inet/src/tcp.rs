@@ -371,7 +371,7 @@ impl Protocol for TcpSock {
                     }
                 },
             };
-            let mut s = setup.socket(to.is_ipv4());
+            let mut s = net.tcp_socket(&setup, to.is_ipv4());
             let local = IpListenEndpoint {
                 addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
                 port: b.addr.port(),

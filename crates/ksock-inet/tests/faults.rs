@@ -334,3 +334,56 @@ fn a_listener_whose_account_cannot_pay_drops_the_syn_without_a_reset() {
     drop((c, l));
     assert_empty(&f);
 }
+
+#[test]
+fn ended_connections_lend_their_buffers_to_new_ones_and_nothing_old_shows() {
+    let (st, f) = stack();
+    let l = listener(&st, 8);
+    let to = l.local_addr().unwrap();
+    // Ten connections end, the first five with unread data (a reset) and the rest
+    // cleanly; a few of their sockets are kept, never more than a few.
+    for i in 0..10 {
+        let c = tcp(&st);
+        c.connect(&to).unwrap();
+        let (srv, _) = l.accept().unwrap();
+        c.send(&[0xAB; 50_000]).unwrap();
+        if i >= 5 {
+            let mut buf = vec![0u8; 50_000];
+            let mut got = 0;
+            while got < buf.len() {
+                got += srv.recv(&mut buf[got..]).unwrap();
+            }
+        }
+        drop((c, srv));
+    }
+    // Every connection has ended (the listener itself has no smoltcp socket).
+    let until = Instant::now() + Duration::from_secs(5);
+    while f.socket_count() > 0 && Instant::now() < until {
+        f.poll();
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(f.socket_count(), 0, "{:#?}", f.sockets());
+    let kept = f.spare_count();
+    assert!((1..=8).contains(&kept), "{kept} spare sockets");
+    // New connections on reused buffers start empty: nothing of the old bytes shows.
+    for _ in 0..4 {
+        let c = tcp(&st);
+        c.connect(&to).unwrap();
+        let (srv, _) = l.accept().unwrap();
+        assert_eq!(srv.nread().unwrap(), 0);
+        assert_eq!(c.info().unwrap().queues.tx, 0);
+        srv.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(srv.recv(&mut buf), Err(Errno::EAGAIN));
+        c.send(b"fresh").unwrap();
+        srv.set_nonblocking(false).unwrap();
+        assert_eq!(srv.recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"fresh");
+        srv.send(b"back").unwrap();
+        assert_eq!(c.recv(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"back");
+    }
+    assert!(f.spare_count() <= 8);
+    drop(l);
+    assert_empty(&f);
+}
