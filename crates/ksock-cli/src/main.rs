@@ -63,6 +63,19 @@ struct MountArgs {
     /// `tshark -r FILE`, Wireshark or `tcpdump -r`).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Give the inet family a Linux TAP interface NAME beside its loopback (made if missing;
+    /// needs CAP_NET_ADMIN). The Linux side of NAME gets its own address, for example
+    /// `ip addr add 10.9.0.1/24 dev NAME && ip link set NAME up`.
+    #[arg(long, value_name = "NAME")]
+    tap: Option<String>,
+    /// ksock's address on the TAP interface, with its prefix (repeatable; IPv4 and IPv6):
+    /// `--addr 10.9.0.2/24 --addr fd00:9::2/64`.
+    #[arg(long = "addr", value_name = "ADDR/PREFIX", value_parser = ksock_cli::parse_cidr,
+          requires = "tap")]
+    addrs: Vec<(std::net::IpAddr, u8)>,
+    /// The default gateway through the TAP interface (one per IP version).
+    #[arg(long = "gateway", value_name = "ADDR", requires = "tap")]
+    gateways: Vec<std::net::IpAddr>,
 }
 
 /// Sends `tracing` events to standard error when `RUST_LOG` or `-v` asks for them;
@@ -129,8 +142,13 @@ fn mount(args: MountArgs) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
     let stack = ksock::Stack::new();
+    let tap = match &args.tap {
+        Some(name) => Some(ksock_cli::tap_config(name, &args.addrs, &args.gateways)?),
+        None => None,
+    };
     let inet = ksock_inet::Options {
         pcap: args.pcap.clone(),
+        tap,
     };
     ksock_inet::install_with(&stack, &inet)
         .map_err(|e| format!("cannot start the inet family: {e}"))?;

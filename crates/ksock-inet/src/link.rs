@@ -32,6 +32,17 @@ pub trait Link: Send {
         drop(frame);
     }
 
+    /// Whether the frame [`recv`](Link::recv) last returned is one this link was given to
+    /// send (looped back): a capture has recorded it already.
+    fn looped(&self) -> bool {
+        false
+    }
+
+    /// The link's Ethernet address, for a link of medium `Ethernet`.
+    fn hardware_addr(&self) -> Option<[u8; 6]> {
+        None
+    }
+
     /// The link as the in-process loopback, if it is one (for tests that step it).
     fn loopback(&mut self) -> Option<&mut Loopback> {
         None
@@ -146,6 +157,10 @@ impl Link for Loopback {
         if self.spare.len() < SPARE {
             self.spare.push(frame);
         }
+    }
+
+    fn looped(&self) -> bool {
+        true
     }
 
     fn loopback(&mut self) -> Option<&mut Loopback> {

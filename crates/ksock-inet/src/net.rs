@@ -246,6 +246,9 @@ pub(crate) struct Net {
 pub struct Stats {
     /// Frames received.
     pub frames_in: u64,
+    /// Received Ethernet frames that carry neither IPv4, IPv6 nor ARP, or are cut short
+    /// (dropped before smoltcp sees them).
+    pub frames_bad: u64,
     /// SYNs dropped because a listener's queue was full.
     pub syn_dropped: u64,
     /// UDP datagrams dropped for a full receive queue.
@@ -386,10 +389,22 @@ fn port_unreachable(frame: &[u8]) -> Option<(IpEndpoint, IpEndpoint)> {
 }
 
 impl Net {
-    /// An interface over `link` with `addrs`.
-    pub(crate) fn new(mut link: Box<dyn Link>, addrs: &[IpCidr], seed: u64, now: Instant) -> Net {
+    /// An interface over `link` with `addrs` and default routes through `gateways`.
+    pub(crate) fn new(
+        mut link: Box<dyn Link>,
+        addrs: &[IpCidr],
+        gateways: &[IpAddress],
+        seed: u64,
+        now: Instant,
+    ) -> Net {
         let caps = link.capabilities();
-        let mut config = Config::new(HardwareAddress::Ip);
+        let hw = match (caps.medium, link.hardware_addr()) {
+            (smoltcp::phy::Medium::Ethernet, Some(mac)) => {
+                HardwareAddress::Ethernet(smoltcp::wire::EthernetAddress(mac))
+            }
+            _ => HardwareAddress::Ip,
+        };
+        let mut config = Config::new(hw);
         config.random_seed = seed;
         let mut port = Port {
             staged: None,
@@ -403,6 +418,12 @@ impl Net {
                 let _ = a.push(*c);
             }
         });
+        for g in gateways {
+            let _ = match g {
+                IpAddress::Ipv4(g) => iface.routes_mut().add_default_ipv4_route(*g).map(drop),
+                IpAddress::Ipv6(g) => iface.routes_mut().add_default_ipv6_route(*g).map(drop),
+            };
+        }
         // The in-process loopback carries only what this interface sent: every address of
         // its loopback networks is the interface's own (Linux's `lo` owns all of
         // 127.0.0.0/8, not just 127.0.0.1), which smoltcp allows only as "any IP".
@@ -435,7 +456,7 @@ impl Net {
 
     /// The largest IP packet the link carries.
     pub(crate) fn mtu(&self) -> usize {
-        self.caps.max_transmission_unit
+        self.caps.ip_mtu()
     }
 
     /// Whether `ip` is one of the interface's addresses: one it was given, or any
@@ -695,6 +716,26 @@ impl Net {
 
     /// Looks at a received frame before smoltcp does.
     fn inspect(&mut self, frame: &[u8]) -> Verdict {
+        let frame = if self.caps.medium == smoltcp::phy::Medium::Ethernet {
+            // The IP packet of an Ethernet frame; ARP goes to smoltcp as it is, and
+            // anything else (or a frame cut short) is dropped here.
+            let Ok(eth) = smoltcp::wire::EthernetFrame::new_checked(frame) else {
+                self.stats.frames_bad += 1;
+                return Verdict::Drop;
+            };
+            match eth.ethertype() {
+                smoltcp::wire::EthernetProtocol::Ipv4 | smoltcp::wire::EthernetProtocol::Ipv6 => {
+                    &frame[smoltcp::wire::EthernetFrame::<&[u8]>::header_len()..]
+                }
+                smoltcp::wire::EthernetProtocol::Arp => return Verdict::Pass(None),
+                _ => {
+                    self.stats.frames_bad += 1;
+                    return Verdict::Drop;
+                }
+            }
+        } else {
+            frame
+        };
         let Some(seg) = parse(frame) else {
             if let Some((src, dst)) = port_unreachable(frame) {
                 self.udp_refused(src, dst);
