@@ -74,7 +74,7 @@ fn table_rows(net: &Net) -> Vec<Vec<String>> {
         lines.next(),
         Some(
             "id type state local remote recvq sendq backlog pending owner nonblock peer_uid \
-             peer_pid proto_state"
+             peer_pid proto_state pid"
         ),
         "{text}"
     );
@@ -710,8 +710,10 @@ sys.stdin.read()
     let ust = status(uid);
     assert_eq!(get(&ust, "drops"), "0");
     assert!(!ust.iter().any(|(k, _)| k == "tcp_state"), "{ust:?}");
-    // The table's last column is each socket's proto_state.
+    // The table's last columns are each socket's proto_state and the process that made it
+    // (the holder, which also accepted the connection).
     let rows = table_rows(&net);
+    let hp = holder.id().to_string();
     let want = |id: &str, rest: &[&str]| -> Vec<String> {
         std::iter::once(id)
             .chain(rest.iter().copied())
@@ -741,7 +743,8 @@ sys.stdin.read()
                     "off",
                     "-",
                     "-",
-                    "LISTEN"
+                    "LISTEN",
+                    &hp
                 ]
             ),
             want(
@@ -759,7 +762,8 @@ sys.stdin.read()
                     "off",
                     "-",
                     "-",
-                    "ESTABLISHED"
+                    "ESTABLISHED",
+                    &hp
                 ]
             ),
             want(
@@ -777,13 +781,14 @@ sys.stdin.read()
                     "off",
                     "-",
                     "-",
-                    "ESTABLISHED"
+                    "ESTABLISHED",
+                    &hp
                 ]
             ),
             want(
                 uid,
                 &[
-                    "dgram", "bound", &p, "-", "0", "0", "0", "0", "0", "off", "-", "-", "-"
+                    "dgram", "bound", &p, "-", "0", "0", "0", "0", "0", "off", "-", "-", "-", &hp
                 ]
             ),
         ]
