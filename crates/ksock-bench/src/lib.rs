@@ -17,11 +17,13 @@
 pub mod file;
 pub mod fuse;
 pub mod heap;
+pub mod inet;
 pub mod local;
 pub mod memcpy;
 pub mod plot;
 pub mod report;
 pub mod row;
+pub mod smol;
 pub mod stats;
 pub mod sys;
 pub mod unix;
@@ -55,6 +57,10 @@ pub struct Options {
     /// Connected pairs held at once by the memory rows [default: 100000, or 10000 with --quick]
     #[arg(long, value_name = "N")]
     pub pairs: Option<usize>,
+    /// Idle TCP connections held at once by the inet memory row [default: 2000, or 200 with
+    /// --quick]
+    #[arg(long, value_name = "N")]
+    pub conns: Option<usize>,
     /// Run only rows whose id starts with PREFIX (repeatable), e.g. `--only local.stream
     /// --only memory`
     #[arg(long, value_name = "PREFIX")]
@@ -88,6 +94,8 @@ pub struct Settings {
     pub sample_time: Duration,
     /// Pairs for the memory rows.
     pub pairs: usize,
+    /// Idle TCP connections for the inet memory row.
+    pub conns: usize,
     /// A quick run.
     pub quick: bool,
 }
@@ -105,6 +113,7 @@ impl Options {
                 .pairs
                 .unwrap_or(if q { 10_000 } else { 100_000 })
                 .max(1),
+            conns: self.conns.unwrap_or(if q { 200 } else { 2000 }).max(1),
             quick: q,
         }
     }
@@ -164,8 +173,8 @@ pub struct Suite {
 
 impl Suite {
     /// The standard groups: `memory` first (it measures resident memory, best done before
-    /// anything else has grown the heap), `local`, `memcpy`, `fuse`, the `file` slot, then
-    /// the opt-in `sweep`.
+    /// anything else has grown the heap), `local`, `memcpy`, `fuse`, the `file` slot,
+    /// `inet`, then the opt-in `sweep`.
     pub fn standard() -> Suite {
         let mut s = Suite { groups: Vec::new() };
         s.add(Group::new(
@@ -195,6 +204,11 @@ impl Suite {
             "file",
             "the /net file face through a real `ksock mount` vs the null FUSE file and AF_UNIX",
             |_| file::rows(),
+        ));
+        s.add(Group::new(
+            "inet",
+            "ksock inet family (TCP and UDP on smoltcp over its loopback, Rust API) vs Linux TCP and UDP over 127.0.0.1 (system calls)",
+            |o| Ok(inet::rows(o)),
         ));
         let mut sweep = Group::new(
             "sweep",
@@ -457,13 +471,15 @@ mod tests {
         let mut s = Suite::standard();
         assert_eq!(
             s.names(),
-            ["memory", "local", "memcpy", "fuse", "file", "sweep"]
+            ["memory", "local", "memcpy", "fuse", "file", "inet", "sweep"]
         );
         s.replace(Group::new("file", "the file face", |_| Ok(vec![])));
-        s.add(Group::new("inet", "inet family", |_| Ok(vec![])));
+        s.add(Group::new("tap", "a TAP interface", |_| Ok(vec![])));
         assert_eq!(
             s.names(),
-            ["memory", "local", "memcpy", "fuse", "file", "sweep", "inet"]
+            [
+                "memory", "local", "memcpy", "fuse", "file", "inet", "sweep", "tap"
+            ]
         );
     }
 }

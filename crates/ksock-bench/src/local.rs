@@ -168,7 +168,7 @@ pub fn rows(_s: &Settings) -> Vec<Row> {
 
 /// A vector of `n` pairs whose memory is already touched, so that filling it adds nothing
 /// to the resident set.
-fn pair_vec<T>(n: usize) -> Vec<T> {
+pub(crate) fn pair_vec<T>(n: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(n);
     for slot in v.spare_capacity_mut() {
         *slot = MaybeUninit::zeroed();

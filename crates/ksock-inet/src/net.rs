@@ -58,8 +58,9 @@ use smoltcp::phy::DeviceCapabilities;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, IpProtocol, Ipv4Packet,
-    Ipv6Packet, TcpPacket, UdpPacket,
+    HardwareAddress, Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv6DstUnreachable,
+    Icmpv6Message, Icmpv6Packet, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, IpProtocol,
+    Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, TcpPacket, UdpPacket,
 };
 
 /// What a smoltcp socket is to ksock.
@@ -135,7 +136,7 @@ pub(crate) struct Setup {
     pub keepalive: Option<Duration>,
     /// Gives up on a silent peer after this long (keep-alive probes included).
     pub timeout: Option<Duration>,
-    pub ttl: Option<u8>,
+    pub hops: crate::opts::Hops,
 }
 
 /// How long an unanswered connect or an unacknowledged close goes on.
@@ -150,7 +151,8 @@ fn tsval() -> u32 {
 }
 
 impl Setup {
-    pub(crate) fn socket(&self) -> tcp::Socket<'static> {
+    /// A socket for a connection with a peer of IPv4 (`v4`) or IPv6.
+    pub(crate) fn socket(&self, v4: bool) -> tcp::Socket<'static> {
         let rx = tcp::SocketBuffer::new(alloc::vec![0u8; self.rcvbuf]);
         let tx = tcp::SocketBuffer::new(alloc::vec![0u8; self.sndbuf]);
         let mut s = tcp::Socket::new(rx, tx);
@@ -160,7 +162,7 @@ impl Setup {
         s.set_keep_alive(self.keepalive);
         // Until the handshake ends; then `Setup::timeout` (see `Entry::timeout`).
         s.set_timeout(Some(CONNECT_TIMEOUT));
-        s.set_hop_limit(self.ttl);
+        s.set_hop_limit(self.hops.for_peer(v4));
         s.set_congestion_control(tcp::CongestionControl::Reno);
         s.set_tsval_generator(Some(tsval));
         s
@@ -303,6 +305,66 @@ fn parse(frame: &[u8]) -> Option<Seg> {
     }
 }
 
+/// An ICMP "port unreachable" answering a UDP datagram: the datagram's (source,
+/// destination), read from the header it quotes.
+fn port_unreachable(frame: &[u8]) -> Option<(IpEndpoint, IpEndpoint)> {
+    let port = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
+    match frame.first()? >> 4 {
+        4 => {
+            let p = Ipv4Packet::new_checked(frame).ok()?;
+            if p.next_header() != IpProtocol::Icmp {
+                return None;
+            }
+            let icmp = Icmpv4Packet::new_checked(p.payload()).ok()?;
+            if icmp.msg_type() != Icmpv4Message::DstUnreachable
+                || icmp.msg_code() != u8::from(Icmpv4DstUnreachable::PortUnreachable)
+            {
+                return None;
+            }
+            // The quoted IPv4 header (its length in words), then the UDP ports.
+            let q = icmp.data();
+            let ihl = usize::from(q.first()? & 0x0f) * 4;
+            if q.get(9) != Some(&u8::from(IpProtocol::Udp)) || ihl < 20 {
+                return None;
+            }
+            let addr = |at: usize| -> Option<IpAddress> {
+                let b: [u8; 4] = q.get(at..at + 4)?.try_into().ok()?;
+                Some(IpAddress::Ipv4(Ipv4Address::from(b)))
+            };
+            Some((
+                IpEndpoint::new(addr(12)?, port(q, ihl)?),
+                IpEndpoint::new(addr(16)?, port(q, ihl + 2)?),
+            ))
+        }
+        6 => {
+            let p = Ipv6Packet::new_checked(frame).ok()?;
+            if p.next_header() != IpProtocol::Icmpv6 {
+                return None;
+            }
+            let icmp = Icmpv6Packet::new_checked(p.payload()).ok()?;
+            if icmp.msg_type() != Icmpv6Message::DstUnreachable
+                || icmp.msg_code() != u8::from(Icmpv6DstUnreachable::PortUnreachable)
+            {
+                return None;
+            }
+            // The quoted IPv6 header (no extension headers), then the UDP ports.
+            let q = icmp.payload();
+            if q.get(6) != Some(&u8::from(IpProtocol::Udp)) {
+                return None;
+            }
+            let addr = |at: usize| -> Option<IpAddress> {
+                let b: [u8; 16] = q.get(at..at + 16)?.try_into().ok()?;
+                Some(IpAddress::Ipv6(Ipv6Address::from(b)))
+            };
+            Some((
+                IpEndpoint::new(addr(8)?, port(q, 40)?),
+                IpEndpoint::new(addr(24)?, port(q, 42)?),
+            ))
+        }
+        _ => None,
+    }
+}
+
 impl Net {
     /// An interface over `link` with `addrs`.
     pub(crate) fn new(mut link: Box<dyn Link>, addrs: &[IpCidr], seed: u64, now: Instant) -> Net {
@@ -321,6 +383,12 @@ impl Net {
                 let _ = a.push(*c);
             }
         });
+        // The in-process loopback carries only what this interface sent: every address of
+        // its loopback networks is the interface's own (Linux's `lo` owns all of
+        // 127.0.0.0/8, not just 127.0.0.1), which smoltcp allows only as "any IP".
+        if port.link.loopback().is_some() {
+            iface.set_any_ip(true);
+        }
         Net {
             iface,
             sockets: SocketSet::new(Vec::new()),
@@ -349,12 +417,16 @@ impl Net {
         self.caps.max_transmission_unit
     }
 
-    /// Whether `ip` is one of the interface's addresses.
+    /// Whether `ip` is one of the interface's addresses: one it was given, or any
+    /// address of a loopback network it has (`127.0.0.2` with `127.0.0.1/8`, as Linux).
     pub(crate) fn has_addr(&self, ip: core::net::IpAddr) -> bool {
-        self.iface
-            .ip_addrs()
-            .iter()
-            .any(|c| from_ip(c.address()) == ip)
+        let loopback = self.iface.any_ip() && ip.is_loopback();
+        self.iface.ip_addrs().iter().any(|c| {
+            from_ip(c.address()) == ip
+                || (loopback
+                    && from_ip(c.address()).is_loopback()
+                    && c.contains_addr(&crate::addr::to_ip(ip)))
+        })
     }
 
     /// Whether the interface can send to `ip` (it has an address of that version).
@@ -539,9 +611,31 @@ impl Net {
         }
     }
 
+    /// Data for a connection whose socket has closed: nobody will read it, so the
+    /// connection is aborted with a reset (RFC 1122, as Linux's `tcp_rcv_state_process`
+    /// does for data after `close`) and the data dropped. Returns whether it was.
+    fn reset_orphan(&mut self, h: SocketHandle) -> bool {
+        let Some(e) = self.entries.get_mut(&h) else {
+            return false;
+        };
+        if !matches!(e.owner, Owner::Orphan) || e.aborting {
+            return false;
+        }
+        let s = self.sockets.get_mut::<tcp::Socket>(h);
+        if s.state() == tcp::State::Closed {
+            return false;
+        }
+        s.abort();
+        e.aborting = true;
+        true
+    }
+
     /// Looks at a received frame before smoltcp does.
     fn inspect(&mut self, frame: &[u8]) -> Verdict {
         let Some(seg) = parse(frame) else {
+            if let Some((src, dst)) = port_unreachable(frame) {
+                self.udp_refused(src, dst);
+            }
             return Verdict::Pass(None);
         };
         match seg.proto {
@@ -560,6 +654,12 @@ impl Net {
                 e.rst = true;
             }
             return Verdict::Pass(None);
+        }
+        if let Some(h) = known
+            && seg.payload > 0
+            && self.reset_orphan(h)
+        {
+            return Verdict::Drop;
         }
         if !seg.syn || seg.ack || known.is_some() {
             return Verdict::Pass(None);
@@ -589,7 +689,7 @@ impl Net {
             return Verdict::Drop;
         }
         let setup = l.setup;
-        let mut s = setup.socket();
+        let mut s = setup.socket(matches!(seg.src.addr, IpAddress::Ipv4(_)));
         let addr = match l.cover {
             Cover::One(a) => Some(crate::addr::to_ip(a)),
             _ => None,
@@ -610,6 +710,23 @@ impl Net {
             l.pending.push(h);
         }
         Verdict::Pass(Some(h))
+    }
+
+    /// A datagram from `src` to `dst` was answered "port unreachable": a UDP socket
+    /// connected to `dst` gets `ECONNREFUSED`, reported once (Linux's `__udp4_lib_err`;
+    /// an unconnected socket ignores it, as Linux's without `IP_RECVERR`).
+    fn udp_refused(&mut self, src: IpEndpoint, dst: IpEndpoint) {
+        let Some(hs) = self.udp_ports.get(&src.port) else {
+            return;
+        };
+        for h in hs {
+            if let Some(e) = self.entries.get_mut(h)
+                && e.udp_peer == Some(dst)
+            {
+                e.error = Some(Errno::ECONNREFUSED);
+                self.dirty.0.lock().push((*h, Events::IN | Events::ERR));
+            }
+        }
     }
 
     fn inspect_udp(&mut self, seg: &Seg) -> Verdict {
@@ -808,25 +925,34 @@ impl Net {
                         }
                     }
                 }
-                if st == tcp::State::Closed && !e.ended {
+                // The connection is over: reset, timed out, or closed both ways (no
+                // TIME-WAIT is kept; Linux's socket is in TCP_CLOSE then too, so it has no
+                // peer and cannot be shut down).
+                if matches!(st, tcp::State::Closed | tcp::State::TimeWait) && !e.ended {
                     e.ended = true;
-                    // Closed both ways: our FIN went out (a close or a shutdown) or the last
-                    // state seen was one of the closing handshake's. On the loopback a
-                    // passive close can go CLOSE-WAIT -> LAST-ACK -> CLOSED inside one pass.
+                    // Closed both ways: our FIN went out (a close or a shutdown), the
+                    // connection sits in TIME-WAIT, or the last state seen was one of the
+                    // closing handshake's. On the loopback a passive close can go
+                    // CLOSE-WAIT -> LAST-ACK -> CLOSED inside one pass.
                     let normal = e.wr_shut
+                        || st == tcp::State::TimeWait
                         || matches!(
                             last,
                             tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
                         );
                     if e.rst || !normal {
-                        e.error = Some(if e.rst {
-                            Errno::ECONNRESET
-                        } else {
+                        e.error = Some(if !e.rst {
                             Errno::ETIMEDOUT
+                        } else if last == tcp::State::CloseWait {
+                            // Linux's tcp_reset: after the peer's FIN, a reset is EPIPE.
+                            Errno::EPIPE
+                        } else {
+                            Errno::ECONNRESET
                         });
-                        d.reset(&sr, Events::READINESS & !Events::NVAL);
-                        return;
                     }
+                    e.fin_told = true;
+                    d.reset(&sr, Events::READINESS & !Events::NVAL);
+                    return;
                 }
                 let fin = matches!(
                     st,

@@ -34,7 +34,7 @@ pub(crate) struct Cfg {
     pub keepidle: u32,
     pub keepintvl: u32,
     pub keepcnt: u32,
-    pub ttl: Option<u8>,
+    pub hops: opts::Hops,
     pub v6only: bool,
 }
 
@@ -46,7 +46,7 @@ impl Default for Cfg {
             keepidle: 7200,
             keepintvl: 75,
             keepcnt: 9,
-            ttl: None,
+            hops: opts::Hops::default(),
             v6only: false,
         }
     }
@@ -102,6 +102,27 @@ pub(crate) fn normalize(a: &SockAddr, v6: bool, v6only: bool) -> Result<SocketAd
         (IpAddr::V4(_), true) if v6only => Err(Errno::ENETUNREACH),
         _ => Ok(a),
     }
+}
+
+/// The address a `bind` of `a` means ([`normalize`]); an IPv4-mapped address on an
+/// `IPV6_V6ONLY` socket is `EINVAL` there (Linux's `inet6_bind`), where a connect or send
+/// to one is `ENETUNREACH`.
+pub(crate) fn normalize_bind(
+    cx: &mut OpCtx<'_>,
+    a: &SockAddr,
+    v6: bool,
+    v6only: bool,
+) -> Result<SocketAddr> {
+    normalize(a, v6, v6only).map_err(|e| {
+        if e == Errno::ENETUNREACH {
+            cx.fail(
+                Errno::EINVAL,
+                "an IPV6_V6ONLY socket cannot bind an IPv4-mapped address",
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// Binds `a` (port 0: an ephemeral port) in the table, with the checks every bind makes.
@@ -192,7 +213,7 @@ impl TcpSock {
             nodelay: self.cfg.nodelay,
             keepalive,
             timeout,
-            ttl: self.cfg.ttl,
+            hops: self.cfg.hops,
         }
     }
 
@@ -204,7 +225,11 @@ impl TcpSock {
                 let s = net.sockets.get_mut::<tcp::Socket>(h);
                 s.set_nagle_enabled(!setup.nodelay);
                 s.set_keep_alive(setup.keepalive);
-                s.set_hop_limit(setup.ttl);
+                let v4 = matches!(
+                    s.remote_endpoint().map(|e| e.addr),
+                    Some(smoltcp::wire::IpAddress::Ipv4(_))
+                );
+                s.set_hop_limit(setup.hops.for_peer(v4));
                 if let Some(e) = net.entries.get_mut(&h) {
                     e.timeout = setup.timeout;
                     if !e.connecting {
@@ -232,7 +257,7 @@ impl TcpSock {
 
 impl Protocol for TcpSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
-        let a = normalize(addr, self.v6, self.cfg.v6only)?;
+        let a = normalize_bind(cx, addr, self.v6, self.cfg.v6only)?;
         let (v6, v6only) = (self.v6, self.cfg.v6only);
         let b = self
             .shared
@@ -252,6 +277,10 @@ impl Protocol for TcpSock {
 
     fn listen_binds(&self) -> bool {
         true
+    }
+
+    fn listener_connect_errno(&self) -> Errno {
+        Errno::EISCONN
     }
 
     fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()> {
@@ -327,7 +356,7 @@ impl Protocol for TcpSock {
                 Some(b) => b,
                 None => bind_addr(net, cx, Proto::Tcp, any(v6), v6, v6only)?,
             };
-            let mut s = setup.socket();
+            let mut s = setup.socket(to.is_ipv4());
             let local = IpListenEndpoint {
                 addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
                 port: b.addr.port(),
@@ -354,29 +383,49 @@ impl Protocol for TcpSock {
             Ok((h, (st.state(), rst)))
         })?;
         self.st = St::Conn(h);
+        // The loopback may have ended the handshake inside this call (the driving above
+        // queued its outcome, `Deferred::connect_done`). A caller that does not wait still
+        // gets EINPROGRESS, and the outcome right after, as Linux answers every nonblocking
+        // TCP connect; one that waits gets it now.
+        let waits = cx.caller_waits();
         match state {
             (tcp::State::SynSent, _) => Ok(Progress::InProgress),
+            (tcp::State::Closed, rst) if !waits => {
+                self.shared.with(cx, |net, cx| {
+                    let Some(e) = net.entries.get_mut(&h) else {
+                        return;
+                    };
+                    if core::mem::replace(&mut e.connecting, false) {
+                        // Not told by the interface yet: tell it now.
+                        e.ended = true;
+                        let (err, why) = refusal(rst);
+                        cx.deferred().connect_done(&me, Err(err), Some(why));
+                    }
+                });
+                Ok(Progress::InProgress)
+            }
             (tcp::State::Closed, rst) => {
                 self.close_conn(cx, false);
                 self.st = St::Init(None);
-                Err(if rst {
-                    cx.fail(
-                        Errno::ECONNREFUSED,
-                        "the host refused the connection (nothing listens on that port)",
-                    )
-                } else {
-                    cx.fail(Errno::ETIMEDOUT, "no answer from the host")
-                })
+                let (err, why) = refusal(rst);
+                Err(cx.fail(err, why))
             }
             _ => {
-                self.shared.with(cx, |net, _| {
-                    if let Some(e) = net.entries.get_mut(&h) {
-                        e.connecting = false;
+                self.shared.with(cx, |net, cx| {
+                    if let Some(e) = net.entries.get_mut(&h)
+                        && core::mem::replace(&mut e.connecting, false)
+                        && !waits
+                    {
+                        cx.deferred().connect_done(&me, Ok(()), None);
                     }
                     let timeout = net.entries.get(&h).and_then(|e| e.timeout);
                     net.sockets.get_mut::<tcp::Socket>(h).set_timeout(timeout);
                 });
-                Ok(Progress::Done)
+                Ok(if waits {
+                    Progress::Done
+                } else {
+                    Progress::InProgress
+                })
             }
         }
     }
@@ -387,6 +436,9 @@ impl Protocol for TcpSock {
         };
         let shared = self.shared.clone();
         let (v6, cfg, reuse) = (self.v6, self.cfg, cx.opts().reuseaddr());
+        // The accepted socket is a clone of the listener (Linux's `sk_clone_lock`): its
+        // options, buffers, keep-alive and linger included.
+        let opts = *cx.opts();
         let me = cx.me().clone();
         self.shared.with(cx, |net, cx| {
             let Some(l) = net.listeners.get_mut(&key) else {
@@ -408,7 +460,8 @@ impl Protocol for TcpSock {
             t.cfg = cfg;
             t.st = St::Conn(h);
             let domain = if v6 { Domain::INET6 } else { Domain::INET };
-            let sock = SocketCore::new(me.stack(), domain, SockType::STREAM, 6, t);
+            let sock =
+                SocketCore::new_with_options(me.stack(), domain, SockType::STREAM, 6, t, opts);
             let port = local.map_or(b.addr.port(), |a| a.port());
             let cover = Cover::One(local.map_or(b.addr.ip(), |a| a.ip()));
             let id = net.ports.bind_accepted(Proto::Tcp, port, cover, reuse);
@@ -615,7 +668,10 @@ impl Protocol for TcpSock {
                         ev
                     };
                 }
-                let fin = !s.may_recv() && s.state() != tcp::State::SynSent;
+                // The peer's FIN arrived (even with data still to read: Linux's
+                // RCV_SHUTDOWN), or nothing more can come.
+                let fin =
+                    peer_fin(s.state()) || (!s.may_recv() && s.state() != tcp::State::SynSent);
                 if s.can_recv() || fin || e.rd_shut || e.error.is_some() {
                     ev |= Events::IN;
                 }
@@ -628,7 +684,8 @@ impl Protocol for TcpSock {
                 if e.error.is_some() {
                     ev |= Events::ERR;
                 }
-                if e.ended || (fin && e.wr_shut) || s.state() == tcp::State::Closed {
+                // Both directions shut (Linux's SHUTDOWN_MASK), or over.
+                if e.ended || ((fin || e.rd_shut) && e.wr_shut) || s.state() == tcp::State::Closed {
                     ev |= Events::HUP;
                 }
                 ev
@@ -697,41 +754,39 @@ impl Protocol for TcpSock {
         }
     }
 
-    fn option_level(&self, level: i32) -> Result<()> {
-        opts::level(level, self.v6)
+    fn option_level(&self, _level: i32) -> Result<()> {
+        // Checked by the get or the set: Linux's answer differs between them.
+        Ok(())
     }
 
     fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
-        opts::level(level, self.v6)?;
+        opts::level(level, opts::IPPROTO_TCP, self.v6, true)?;
         let c = &self.cfg;
+        if let Some(v) = c.hops.get(level, name) {
+            return Ok(OptVal::Int(v));
+        }
         Ok(OptVal::Int(match (level, name) {
             (opts::IPPROTO_TCP, opts::TCP_NODELAY) => c.nodelay as i32,
             (opts::IPPROTO_TCP, opts::TCP_KEEPIDLE) => c.keepidle as i32,
             (opts::IPPROTO_TCP, opts::TCP_KEEPINTVL) => c.keepintvl as i32,
             (opts::IPPROTO_TCP, opts::TCP_KEEPCNT) => c.keepcnt as i32,
             (opts::IPPROTO_TCP, opts::TCP_MAXSEG) => self.mss() as i32,
-            (opts::IPPROTO_IP, opts::IP_TTL) => i32::from(c.ttl.unwrap_or(opts::DEFAULT_TTL)),
-            (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                i32::from(c.ttl.unwrap_or(opts::DEFAULT_TTL))
-            }
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => c.v6only as i32,
             _ => return Err(Errno::ENOPROTOOPT),
         }))
     }
 
     fn set_option(&mut self, cx: &mut OpCtx<'_>, level: i32, name: i32, val: OptVal) -> Result<()> {
-        opts::level(level, self.v6)?;
+        opts::level(level, opts::IPPROTO_TCP, self.v6, false)?;
         let v = val.int()?;
         let c = &mut self.cfg;
         match (level, name) {
+            _ if c.hops.set(level, name, v)? => {}
             (opts::IPPROTO_TCP, opts::TCP_NODELAY) => c.nodelay = v != 0,
             (opts::IPPROTO_TCP, opts::TCP_KEEPIDLE) => c.keepidle = opts::keep_value(v, 32767)?,
             (opts::IPPROTO_TCP, opts::TCP_KEEPINTVL) => c.keepintvl = opts::keep_value(v, 32767)?,
             (opts::IPPROTO_TCP, opts::TCP_KEEPCNT) => c.keepcnt = opts::keep_value(v, 127)?,
             (opts::IPPROTO_TCP, opts::TCP_MAXSEG) => {}
-            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                c.ttl = opts::ttl_value(v)?
-            }
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => {
                 if !matches!(self.st, St::Init(None)) {
                     return Err(Errno::EINVAL);
@@ -802,6 +857,26 @@ impl TcpSock {
             net.drive(cx.deferred());
         });
         self.st = St::Init(None);
+    }
+}
+
+/// Whether a connection in `st` has received its peer's FIN.
+pub(crate) fn peer_fin(st: tcp::State) -> bool {
+    matches!(
+        st,
+        tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait
+    )
+}
+
+/// Why a connect ended in `Closed`: refused (a reset came back) or no answer.
+fn refusal(rst: bool) -> (Errno, &'static str) {
+    if rst {
+        (
+            Errno::ECONNREFUSED,
+            "the host refused the connection (nothing listens on that port)",
+        )
+    } else {
+        (Errno::ETIMEDOUT, "no answer from the host")
     }
 }
 

@@ -6,7 +6,7 @@ use crate::addr::{from_ep, report, to_ep};
 use crate::net::{Net, Owner};
 use crate::opts;
 use crate::ports::Proto;
-use crate::tcp::{Bound, any, bind_addr, normalize};
+use crate::tcp::{Bound, any, bind_addr, normalize, normalize_bind};
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -28,9 +28,12 @@ pub struct UdpSock {
     shared: Arc<Shared>,
     v6: bool,
     v6only: bool,
-    ttl: Option<u8>,
+    hops: opts::Hops,
     bound: Option<(Bound, SocketHandle)>,
     peer: Option<SocketAddr>,
+    /// The source address a connect picked for a socket bound to the any address: its
+    /// name from then on (Linux sets `inet_saddr` on connect).
+    src: Option<IpAddr>,
     rd_shut: bool,
     wr_shut: bool,
 }
@@ -41,9 +44,10 @@ impl UdpSock {
             shared,
             v6,
             v6only: false,
-            ttl: None,
+            hops: opts::Hops::default(),
             bound: None,
             peer: None,
+            src: None,
             rd_shut: false,
             wr_shut: false,
         }
@@ -70,7 +74,6 @@ impl UdpSock {
                 alloc::vec![0u8; tx],
             ),
         );
-        s.set_hop_limit(self.ttl);
         let ep = IpListenEndpoint {
             addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
             port: b.addr.port(),
@@ -110,7 +113,7 @@ fn loopback_for(a: SocketAddr) -> SocketAddr {
 
 impl Protocol for UdpSock {
     fn bind(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<()> {
-        let a = normalize(addr, self.v6, self.v6only)?;
+        let a = normalize_bind(cx, addr, self.v6, self.v6only)?;
         let shared = self.shared.clone();
         shared.with(cx, |net, cx| self.do_bind(net, cx, a))
     }
@@ -126,8 +129,9 @@ impl Protocol for UdpSock {
 
     fn connect(&mut self, cx: &mut OpCtx<'_>, addr: &SockAddr) -> Result<Progress> {
         if matches!(addr, SockAddr::Unnamed) {
-            // AF_UNSPEC: forget the peer.
+            // AF_UNSPEC: forget the peer (and the source address it chose).
             self.peer = None;
+            self.src = None;
             if let Some((_, h)) = self.bound {
                 self.shared.with(cx, |net, _| {
                     if let Some(e) = net.entries.get_mut(&h) {
@@ -139,16 +143,23 @@ impl Protocol for UdpSock {
         }
         let to = loopback_for(normalize(addr, self.v6, self.v6only)?);
         let shared = self.shared.clone();
-        shared.with(cx, |net, cx| {
-            if !net.reaches(to.ip()) {
-                return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
-            }
-            let h = self.ensure_bound(net, cx)?;
-            if let Some(e) = net.entries.get_mut(&h) {
-                e.udp_peer = Some(to_ep(to));
-            }
-            Ok(())
-        })?;
+        shared
+            .with(cx, |net, cx| {
+                if !net.reaches(to.ip()) {
+                    return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
+                }
+                let h = self.ensure_bound(net, cx)?;
+                if let Some(e) = net.entries.get_mut(&h) {
+                    e.udp_peer = Some(to_ep(to));
+                    // A new peer: an error about the old one is stale.
+                    e.error = None;
+                }
+                let any = self
+                    .bound
+                    .is_some_and(|(b, _)| b.addr.ip().is_unspecified());
+                Ok(if any { net.source_for(to) } else { None })
+            })
+            .map(|src| self.src = src)?;
         self.peer = Some(to);
         Ok(Progress::Done)
     }
@@ -165,6 +176,10 @@ impl Protocol for UdpSock {
         flags: MsgFlags,
     ) -> Result<usize> {
         let _ = flags;
+        // Linux's inet_send_prepare binds an unbound socket before the send is looked at,
+        // so even a send that fails leaves it with a port.
+        let shared = self.shared.clone();
+        shared.with(cx, |net, cx| self.ensure_bound(net, cx))?;
         if self.wr_shut {
             return Err(cx.fail(Errno::EPIPE, "the socket is shut for writing"));
         }
@@ -197,6 +212,9 @@ impl Protocol for UdpSock {
             }
             let h = self.ensure_bound(net, cx)?;
             let s = net.sockets.get_mut::<udp::Socket>(h);
+            // smoltcp keeps one hop limit per socket: the destination's version picks it
+            // (the datagram leaves in this pass of the interface).
+            s.set_hop_limit(self.hops.for_peer(dst.is_ipv4()));
             let meta = udp::UdpMetadata::from(to_ep(dst));
             match s.send(len, meta) {
                 Ok(buf) => {
@@ -249,6 +267,11 @@ impl Protocol for UdpSock {
         let v6 = self.v6;
         let rd_shut = self.rd_shut;
         self.shared.with(cx, |net, cx| {
+            // A pending error comes before any datagram, once (as Linux's
+            // __skb_try_recv_datagram).
+            if let Some(err) = net.entries.get_mut(&h).and_then(|e| e.error.take()) {
+                return Err(err);
+            }
             let s = net.sockets.get_mut::<udp::Socket>(h);
             let got = if flags.contains(MsgFlags::PEEK) {
                 s.peek().map(|(d, m)| (d, *m))
@@ -321,6 +344,9 @@ impl Protocol for UdpSock {
             if s.can_recv() {
                 ev |= Events::IN;
             }
+            if n.entries.get(&h).is_some_and(|e| e.error.is_some()) {
+                ev |= Events::IN | Events::ERR;
+            }
             if s.can_send() {
                 ev |= Events::OUT;
             }
@@ -330,7 +356,10 @@ impl Protocol for UdpSock {
 
     fn local_addr(&self) -> SockAddr {
         match self.bound {
-            Some((b, _)) => report(b.addr, self.v6),
+            Some((b, _)) => {
+                let ip = self.src.unwrap_or(b.addr.ip());
+                report(SocketAddr::new(ip, b.addr.port()), self.v6)
+            }
             None => SockAddr::Unnamed,
         }
     }
@@ -340,11 +369,17 @@ impl Protocol for UdpSock {
     }
 
     fn take_error(&mut self) -> Option<Errno> {
-        None
+        let (_, h) = self.bound?;
+        self.shared
+            .peek_mut(|n| n.entries.get_mut(&h).and_then(|e| e.error.take()))
     }
 
     fn has_error(&self) -> bool {
-        false
+        let Some((_, h)) = self.bound else {
+            return false;
+        };
+        self.shared
+            .peek(|n| n.entries.get(&h).is_some_and(|e| e.error.is_some()))
     }
 
     fn queues(&self) -> Queues {
@@ -361,34 +396,34 @@ impl Protocol for UdpSock {
         })
     }
 
-    fn option_level(&self, level: i32) -> Result<()> {
-        opts::level(level, self.v6)
+    fn option_level(&self, _level: i32) -> Result<()> {
+        // Checked by the get or the set: Linux's answer differs between them.
+        Ok(())
     }
 
     fn get_option(&self, level: i32, name: i32) -> Result<OptVal> {
-        opts::level(level, self.v6)?;
+        opts::level(level, opts::IPPROTO_UDP, self.v6, true)?;
+        if let Some(v) = self.hops.get(level, name) {
+            return Ok(OptVal::Int(v));
+        }
         Ok(OptVal::Int(match (level, name) {
-            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                i32::from(self.ttl.unwrap_or(opts::DEFAULT_TTL))
-            }
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => self.v6only as i32,
             _ => return Err(Errno::ENOPROTOOPT),
         }))
     }
 
-    fn set_option(&mut self, cx: &mut OpCtx<'_>, level: i32, name: i32, val: OptVal) -> Result<()> {
-        opts::level(level, self.v6)?;
+    fn set_option(
+        &mut self,
+        _cx: &mut OpCtx<'_>,
+        level: i32,
+        name: i32,
+        val: OptVal,
+    ) -> Result<()> {
+        opts::level(level, opts::IPPROTO_UDP, self.v6, false)?;
         let v = val.int()?;
         match (level, name) {
-            (opts::IPPROTO_IP, opts::IP_TTL) | (opts::IPPROTO_IPV6, opts::IPV6_UNICAST_HOPS) => {
-                self.ttl = opts::ttl_value(v)?;
-                if let Some((_, h)) = self.bound {
-                    let ttl = self.ttl;
-                    self.shared.with(cx, |net, _| {
-                        net.sockets.get_mut::<udp::Socket>(h).set_hop_limit(ttl)
-                    });
-                }
-            }
+            // Applied at each send, for the destination's version.
+            _ if self.hops.set(level, name, v)? => {}
             (opts::IPPROTO_IPV6, opts::IPV6_V6ONLY) => {
                 if self.bound.is_some() {
                     return Err(Errno::EINVAL);

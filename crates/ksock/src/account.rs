@@ -134,20 +134,27 @@ impl Account {
 }
 
 /// Bytes charged to an account, credited back when this is dropped (a queued datagram
-/// carries one, so whichever way the record goes, its bytes come back).
-pub(crate) struct Charge {
+/// carries one, so whichever way the record goes, its bytes come back; a family whose
+/// buffers are allocated whole, as smoltcp's are, holds one per connection for them).
+pub struct Charge {
     acct: Arc<Account>,
     n: usize,
 }
 
 impl Charge {
     /// Charges `n` bytes to `acct`, all or nothing (`ENOBUFS`).
-    pub(crate) fn take(acct: &Arc<Account>, n: usize) -> Result<Charge> {
+    pub fn take(acct: &Arc<Account>, n: usize) -> Result<Charge> {
         acct.charge_all(n)?;
         Ok(Charge {
             acct: acct.clone(),
             n,
         })
+    }
+}
+
+impl fmt::Debug for Charge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Charge({} bytes)", self.n)
     }
 }
 

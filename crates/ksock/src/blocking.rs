@@ -210,28 +210,31 @@ impl Socket {
 
     /// Connects, waiting (up to `SO_SNDTIMEO`) while the listener's backlog is full or the
     /// family's connect goes on (a handshake), and returns its outcome. A connect still
-    /// going on when the time is up is `EINPROGRESS` (it goes on, as on Linux); a full
-    /// backlog still full is `EAGAIN`. A nonblocking socket does not wait: `EAGAIN`,
-    /// `EINPROGRESS` or `EALREADY` (see [`try_connect`](Self::try_connect)).
+    /// going on when the time is up is `EINPROGRESS` (it goes on, as on Linux), or
+    /// `EALREADY` if an earlier call started it; a full backlog still full is `EAGAIN`. A
+    /// nonblocking socket does not wait: `EAGAIN`, `EINPROGRESS` or `EALREADY` (see
+    /// [`try_connect`](Self::try_connect)).
     pub fn connect(&self, addr: &SockAddr) -> Result<()> {
         if self.is_nonblocking() {
             return self.try_connect(addr);
         }
+        let already = self.state() == crate::State::Connecting;
         let r = self.wait_for(
             MsgFlags::empty(),
             &mut Wait::new(Options::sndtimeo),
             |cx| match cx {
                 Some(cx) => self.poll_connect(cx, addr),
                 // A connect under way (this one's or another's) is waited for below.
-                None => Poll::Ready(match self.try_connect(addr) {
-                    Err(e) if e == Errno::EINPROGRESS || e == Errno::EALREADY => Err(Errno::EAGAIN),
-                    r => r,
-                }),
+                None => Poll::Ready(self.connect_then_wait(addr)),
             },
         );
         match r {
             Err(e) if e == Errno::EAGAIN && self.state() == crate::State::Connecting => {
-                Err(Errno::EINPROGRESS)
+                Err(if already {
+                    Errno::EALREADY
+                } else {
+                    Errno::EINPROGRESS
+                })
             }
             r => r,
         }

@@ -167,6 +167,13 @@ pub trait Protocol: Send + 'static {
         false
     }
 
+    /// What `connect` on a listening socket fails with: `EINVAL` (the default, the
+    /// operation table's, as Linux AF_UNIX), or `EISCONN` for a family that counts a
+    /// listener as connected, as Linux TCP does (`__inet_stream_connect`).
+    fn listener_connect_errno(&self) -> Errno {
+        Errno::EINVAL
+    }
+
     /// Starts listening, or updates the backlog of a listener.
     fn listen(&mut self, cx: &mut OpCtx<'_>, backlog: usize) -> Result<()>;
 
@@ -277,6 +284,7 @@ pub struct OpCtx<'a> {
     account: Option<Arc<Account>>,
     wait: Option<(SockRef, Events)>,
     why: Option<(Errno, &'static str)>,
+    waits: bool,
     deferred: &'a mut Deferred,
 }
 
@@ -297,8 +305,22 @@ impl<'a> OpCtx<'a> {
             account,
             wait: None,
             why: None,
+            waits: false,
             deferred,
         }
+    }
+
+    /// Whether the caller of this `connect` waits for its outcome (a blocking or async
+    /// connect, a parked file request). A family whose connect ends inside the call may
+    /// still return [`Progress::InProgress`] to a caller that does not wait (a nonblocking
+    /// or background connect), and end it with [`Deferred::connect_done`], as Linux answers
+    /// every nonblocking TCP connect with `EINPROGRESS`. False outside `connect`.
+    pub fn caller_waits(&self) -> bool {
+        self.waits
+    }
+
+    pub(crate) fn set_caller_waits(&mut self, on: bool) {
+        self.waits = on;
     }
 
     /// The socket being operated on.

@@ -91,6 +91,8 @@ pub struct T<'a> {
     pub api: &'a dyn Api,
     prefix: String,
     log: Mutex<Vec<String>>,
+    /// What the logs call a port (inet scenarios: each side picks its own ports).
+    labels: Mutex<Vec<(u16, String)>>,
 }
 
 impl<'a> T<'a> {
@@ -99,7 +101,22 @@ impl<'a> T<'a> {
             api,
             prefix: format!("ksock-posix-{}-{scenario}-", std::process::id()),
             log: Mutex::new(Vec::new()),
+            labels: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Names `port` in the logs (`127.0.0.1:L` rather than a number that differs between
+    /// the two sides).
+    pub fn label(&self, port: u16, name: &str) {
+        let mut l = self.labels.lock().unwrap();
+        l.retain(|(p, _)| *p != port);
+        l.push((port, name.to_string()));
+    }
+
+    /// The name `port` was given, if any.
+    pub fn label_of(&self, port: u16) -> Option<String> {
+        let l = self.labels.lock().unwrap();
+        l.iter().find(|(p, _)| *p == port).map(|(_, n)| n.clone())
     }
 
     fn side(&self) -> &'static str {
@@ -116,6 +133,9 @@ impl<'a> T<'a> {
 
     /// Logs an observation.
     pub fn rec<V: Debug>(&self, what: &str, v: V) {
+        if std::env::var_os("KSOCK_DIFF_TRACE").is_some() {
+            eprintln!("[{}] {what} = {v:?}", self.side());
+        }
         self.log.lock().unwrap().push(format!("{what} = {v:?}"));
     }
 

@@ -1,14 +1,22 @@
-//! The subject: the ksock POSIX face over a fresh stack.
+//! The subject: the ksock POSIX face over a fresh stack with the inet family (its own
+//! in-process loopback) installed.
 
 use super::api::{Api, PollFd, R};
 use ksock::{Domain, Stack};
+use ksock_inet::InetFamily;
 use ksock_posix::{MsgHdr, MsgHdrMut, Posix};
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long closing connections may take to finish on the loopback before the leak check
+/// fails (their handshakes end at once; a timer tick may be needed).
+const SETTLE: Duration = Duration::from_secs(2);
 
 pub struct Ksock {
     pub px: Posix,
+    pub inet: Arc<InetFamily>,
     active: AtomicUsize,
     epoch: AtomicU64,
 }
@@ -19,8 +27,11 @@ impl Ksock {
     }
 
     pub fn with_fd_limit(limit: usize) -> Ksock {
+        let stack = Stack::new();
+        let inet = ksock_inet::install(&stack).expect("install the inet family");
         Ksock {
-            px: Posix::with_fd_limit(Stack::new(), limit),
+            px: Posix::with_fd_limit(stack, limit),
+            inet,
             active: AtomicUsize::new(0),
             epoch: AtomicU64::new(0),
         }
@@ -176,5 +187,29 @@ impl Api for Ksock {
             .map(|f| f.bound())
             .unwrap_or_default();
         assert!(names.is_empty(), "ksock names left bound: {names:?}");
+        self.inet_settles();
+    }
+}
+
+impl Ksock {
+    /// The inet family's leak check: once every descriptor is closed, its smoltcp sockets
+    /// (connections finishing their close included) and its port bindings all go, driving
+    /// the interface meanwhile.
+    fn inet_settles(&self) {
+        let until = Instant::now() + SETTLE;
+        loop {
+            self.inet.poll();
+            if self.inet.socket_count() == 0 && self.inet.port_count() == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "inet leak: {} smoltcp sockets, {} ports after every descriptor closed: {:#?}",
+                self.inet.socket_count(),
+                self.inet.port_count(),
+                self.inet.sockets()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

@@ -1,11 +1,13 @@
-//! The differential suite: every scenario runs on Linux AF_UNIX (abstract names, so no
-//! files) and on the ksock POSIX face, and the two must see the same return values, errno
-//! values, bytes, record boundaries, truncation flags and poll events. Where ksock
+//! The differential suite: every scenario runs on Linux (AF_UNIX with abstract names, so
+//! no files; TCP and UDP over 127.0.0.1 and ::1) and on the ksock POSIX face (its inet
+//! family on its own in-process loopback), and the two must see the same return values,
+//! errno values, bytes, record boundaries, truncation flags, addresses and poll events. Where ksock
 //! deliberately differs (SPEC says so), the scenario checks each side against its own
 //! expected value and says why.
 
 mod api;
 mod harness;
+mod inet_harness;
 mod ksock_impl;
 mod linux;
 
@@ -15,6 +17,12 @@ mod connect;
 mod create;
 mod dgram;
 mod fdops;
+mod inet_backlog;
+mod inet_bind;
+mod inet_data;
+mod inet_opts;
+mod inet_tcp;
+mod inet_udp;
 mod opts;
 mod poll;
 mod seqpacket;

@@ -155,8 +155,14 @@ impl Socket {
             _ => {}
         }
         // New or Bound: `-> Connecting`; otherwise EINVAL, EALREADY or EISCONN.
-        l.st.start_op(Op::Connect)
-            .map_err(|e| cx.refused(Op::Connect, e))?;
+        if let Err(e) = l.st.start_op(Op::Connect) {
+            if l.st.current() == State::Listening {
+                let e = l.proto.listener_connect_errno();
+                return Err(cx.fail(e, "a listening socket cannot connect"));
+            }
+            return Err(cx.refused(Op::Connect, e));
+        }
+        cx.set_caller_waits(wait && !background);
         match l.proto.connect(cx, addr) {
             Ok(Progress::Done) => {
                 let r = l.st.cont(State::Connected).map(|_| Progress::Done);
@@ -201,8 +207,27 @@ impl Socket {
         cx: Option<&mut Context<'_>>,
         addr: &SockAddr,
     ) -> Poll<Result<()>> {
-        let ty = self.ty();
         let wait = cx.is_some();
+        self.poll_connect_as(cx, addr, wait)
+    }
+
+    /// The first look of a connect whose caller then waits (the blocking connect's fast
+    /// path): the outcome if the connect ended at once, `EAGAIN` while it goes on.
+    #[cfg(feature = "std")]
+    pub(crate) fn connect_then_wait(&self, addr: &SockAddr) -> Result<()> {
+        match self.poll_connect_as(None, addr, true) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(Errno::EAGAIN),
+        }
+    }
+
+    fn poll_connect_as(
+        &self,
+        cx: Option<&mut Context<'_>>,
+        addr: &SockAddr,
+        wait: bool,
+    ) -> Poll<Result<()>> {
+        let ty = self.ty();
         match self.core.poll_op(cx, Events::OUT, |l, cx| {
             Self::connect_op(ty, l, cx, addr, false, wait)
         }) {

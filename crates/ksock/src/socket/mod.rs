@@ -237,6 +237,28 @@ impl<P: Protocol> SocketCore<P> {
             }),
         })
     }
+
+    /// As [`new`](Self::new), with `opts` for options: a family whose accepted sockets are
+    /// clones of their listener (TCP: Linux's `sk_clone_lock` copies buffers, keep-alive,
+    /// linger and timeouts) makes them with the listener's options.
+    pub fn new_with_options(
+        stack: &StackRef,
+        domain: Domain,
+        ty: SockType,
+        protocol: u16,
+        proto: P,
+        opts: Options,
+    ) -> Arc<SocketCore<P>> {
+        let s = Self::new(stack, domain, ty, protocol, proto);
+        {
+            let mut l = s.lock.lock();
+            l.sndbuf = opts.sndbuf;
+            if opts != Options::default() {
+                l.ext.get_or_insert_default().opts = Some(opts);
+            }
+        }
+        s
+    }
 }
 
 impl<P: ?Sized> SocketCore<P> {
