@@ -40,6 +40,7 @@ mod net;
 pub mod opts;
 pub mod ports;
 mod tcp;
+mod trace;
 mod udp;
 
 pub use link::{DeviceLink, Link, Loopback};
