@@ -176,7 +176,7 @@ time.sleep(600)
         grep '^[0-9]' /tmp/ls.$$ | sort > /tmp/ls-ids.$$
         tail -n +2 $N/table | cut -d' ' -f1 | sort > /tmp/table-ids.$$
         cmp /tmp/ls-ids.$$ /tmp/table-ids.$$ && echo same
-        $KSOCK ss --mount $ROOT | wc -l
+        $KSOCK ss -a --mount $ROOT | wc -l
         rm /tmp/ls.$$ /tmp/ls-ids.$$ /tmp/table-ids.$$
         "#);
     assert_eq!(
@@ -218,7 +218,7 @@ time.sleep(600)
     );
     let sid = common::read_line(&mut holder).trim().to_string();
     let script = format!(
-        "set -e\n{ONLY_THIS_TREE}\n$KSOCK ss -n\necho --\numount -l \"$ROOT\"\n\
+        "set -e\n{ONLY_THIS_TREE}\n$KSOCK ss -l -e\necho --\numount -l \"$ROOT\"\n\
          $KSOCK ss 2>&1 || echo \"exit $?\"\n"
     );
     let out = net.sh(&format!(
@@ -235,15 +235,14 @@ time.sleep(600)
     assert_eq!(
         rows[1],
         [
-            sid.as_str(),
-            "local",
-            "seqpacket",
-            "listening",
+            "u_seq",
+            "LISTEN",
             "0",
             "128",
             "found",
-            "-",
-            "0"
+            "*",
+            "uid:0",
+            &format!("sk:{sid}")
         ]
     );
     assert!(

@@ -106,8 +106,7 @@ fn a_syn_dropped_for_a_full_backlog_is_logged() {
     let net = Net::mount_with(&["-v"]);
     // A backlog of 1 that one connection fills: the second client's SYN is dropped (its
     // connect goes on, EINPROGRESS, and the listener counts the drop).
-    let out = net.py(
-        r#"
+    let out = net.py(r#"
 N = os.environ["ROOT"] + "/inet"
 def sock(t="stream"):
     f = os.open(f"{N}/{t}", os.O_RDWR)
@@ -125,8 +124,7 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno], status(sid)["tcp_state"])
 print(status(lid)["syn_dropped"] != "0", lid, at.rsplit(":", 1)[1])
-"#,
-    );
+"#);
     let text = out.ok();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("EINPROGRESS SYN_SENT"), "{text}");
