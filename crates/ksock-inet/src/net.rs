@@ -790,6 +790,14 @@ impl Net {
             // Full: no reset, the client retries (Linux drops the SYN too).
             l.overflows += 1;
             self.stats.syn_dropped += 1;
+            crate::trace::ev!(
+                debug,
+                "SYN dropped: the listen backlog is full",
+                listener = l.sock.upgrade().map_or(0, |s| s.id()),
+                port = l.port,
+                backlog = l.backlog,
+                from = format_args!("{}", seg.src),
+            );
             return Verdict::Drop;
         }
         let setup = l.setup;

@@ -842,12 +842,37 @@ impl Protocol for TcpSock {
             v.push(("syn_dropped", drops.to_string()));
         }
         if let St::Conn(h) = self.st {
-            let (w, mss) = self.shared.peek(|n| {
+            // What smoltcp 0.14 lets us see: it keeps its RTT estimate, the peer's window,
+            // the congestion window and retransmissions to itself. Timestamps are on when
+            // both ends agreed to them (smoltcp drops its generator otherwise).
+            let (rcv, snd, mtu, v4, cc, ts, nodelay) = self.shared.peek(|n| {
                 let s = n.sockets.get::<tcp::Socket>(h);
-                (s.recv_capacity(), n.mtu())
+                (
+                    s.recv_capacity(),
+                    s.send_capacity(),
+                    n.mtu(),
+                    s.remote_endpoint()
+                        .is_some_and(|e| matches!(e.addr, smoltcp::wire::IpAddress::Ipv4(_))),
+                    s.congestion_control(),
+                    s.timestamp_enabled(),
+                    !s.nagle_enabled(),
+                )
             });
-            v.push(("rcv_space", w.to_string()));
-            v.push(("mtu", mss.to_string()));
+            let on = |b: bool| if b { "on" } else { "off" }.to_string();
+            v.push(("rcv_space", rcv.to_string()));
+            v.push(("snd_space", snd.to_string()));
+            v.push(("mtu", mtu.to_string()));
+            // The segment size of this connection's IP version (a dual-stack socket may
+            // carry IPv4).
+            let mss = mtu.saturating_sub(if v4 { 40 } else { 60 });
+            v.push(("mss", mss.to_string()));
+            let cc = match cc {
+                tcp::CongestionControl::Reno => "reno",
+                _ => "none",
+            };
+            v.push(("congestion", cc.to_string()));
+            v.push(("timestamps", on(ts)));
+            v.push(("nodelay", on(nodelay)));
         }
         v
     }
