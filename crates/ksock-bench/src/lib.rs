@@ -26,6 +26,7 @@ pub mod row;
 pub mod smol;
 pub mod stats;
 pub mod sys;
+pub mod tap;
 pub mod unix;
 pub mod work;
 
@@ -210,6 +211,16 @@ impl Suite {
             "ksock inet family (TCP and UDP on smoltcp over its loopback, Rust API) vs Linux TCP and UDP over 127.0.0.1 (system calls)",
             |o| Ok(inet::rows(o)),
         ));
+        let mut tap = Group::new(
+            "tap",
+            "ksock inet family to the Linux stack over a TAP device vs Linux to Linux over a veth pair (network namespaces; as root; opt-in: --only tap)",
+            |_| match tap::unavailable() {
+                Some(why) => Err(why),
+                None => tap::rows(),
+            },
+        );
+        tap.default_on = false;
+        s.add(tap);
         let mut sweep = Group::new(
             "sweep",
             "one-way throughput against message size, ksock vs AF_UNIX (for the plot)",
@@ -471,14 +482,16 @@ mod tests {
         let mut s = Suite::standard();
         assert_eq!(
             s.names(),
-            ["memory", "local", "memcpy", "fuse", "file", "inet", "sweep"]
+            [
+                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "sweep"
+            ]
         );
         s.replace(Group::new("file", "the file face", |_| Ok(vec![])));
-        s.add(Group::new("tap", "a TAP interface", |_| Ok(vec![])));
+        s.add(Group::new("extra", "one more", |_| Ok(vec![])));
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "sweep", "tap"
+                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "sweep", "extra"
             ]
         );
     }

@@ -1091,7 +1091,15 @@ impl Net {
                     d.peer_gone(&sr, ev | Events::IN | Events::RDHUP);
                     return;
                 }
-                d.notify(&sr, ev);
+                // Room for a writer only once it is worth waking for.
+                let ev = if ev.contains(Events::OUT) && s.may_send() && !crate::tcp::writable(s) {
+                    ev - Events::OUT
+                } else {
+                    ev
+                };
+                if !ev.is_empty() {
+                    d.notify(&sr, ev);
+                }
             }
         }
     }

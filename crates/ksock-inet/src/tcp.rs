@@ -691,7 +691,7 @@ impl Protocol for TcpSock {
                 if s.can_recv() || fin || e.rd_shut || e.error.is_some() {
                     ev |= Events::IN;
                 }
-                if (s.can_send() && s.may_send()) || e.wr_shut || e.ended || !s.may_send() {
+                if (writable(s) && s.may_send()) || e.wr_shut || e.ended || !s.may_send() {
                     ev |= Events::OUT;
                 }
                 if fin || e.rd_shut {
@@ -904,6 +904,14 @@ impl TcpSock {
 /// Why a socket could not have its buffers (`ENOBUFS`).
 pub(crate) const NO_ROOM: &str =
     "the user's buffered-bytes limit leaves no room for this socket's buffers";
+
+/// Whether a connection's send buffer has room enough to call it writable: free space at
+/// least half of what is queued (Linux's `sk_stream_is_writeable`, so a writer that filled
+/// the buffer wakes when a third of it is free, not at every acknowledgement).
+pub(crate) fn writable(s: &tcp::Socket<'_>) -> bool {
+    let queued = s.send_queue();
+    s.can_send() && s.send_capacity() - queued >= queued / 2
+}
 
 /// Whether a connection in `st` has received its peer's FIN.
 pub(crate) fn peer_fin(st: tcp::State) -> bool {

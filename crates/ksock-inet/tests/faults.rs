@@ -387,3 +387,56 @@ fn ended_connections_lend_their_buffers_to_new_ones_and_nothing_old_shows() {
     drop(l);
     assert_empty(&f);
 }
+
+#[test]
+fn a_full_writer_is_writable_again_only_once_a_third_of_its_buffer_is_free() {
+    use ksock::Events;
+    let (st, f) = stack();
+    let l = listener(&st, 8);
+    let c = tcp(&st);
+    c.connect(&l.local_addr().unwrap()).unwrap();
+    let (srv, _) = l.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    // Fill the peer's receive buffer and the writer's send buffer.
+    let chunk = [7u8; 16 * 1024];
+    let mut sent = 0;
+    loop {
+        match c.send(&chunk) {
+            Ok(n) => sent += n,
+            Err(Errno::EAGAIN) => break,
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    let sndbuf = match c.get_option(SockOpt::SndBuf).unwrap() {
+        OptVal::Int(n) => n as usize,
+        other => panic!("{other:?}"),
+    };
+    assert!(!c.readiness().contains(Events::OUT), "full: not writable");
+    // Reading a little frees a little of the writer's buffer: still not writable (Linux
+    // wakes a writer once free space is half of what is queued).
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read = 0;
+    while read < 16 * 1024 {
+        read += srv.recv(&mut buf[..16 * 1024 - read]).unwrap();
+    }
+    for _ in 0..20 {
+        f.poll();
+    }
+    assert!(
+        !c.readiness().contains(Events::OUT),
+        "{read} of {sent} bytes read, send buffer {sndbuf}: woken too early"
+    );
+    // Reading the rest makes it writable.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !c.readiness().contains(Events::OUT) {
+        assert!(Instant::now() < until, "never writable again");
+        match srv.recv(&mut buf) {
+            Ok(n) => read += n,
+            Err(e) => panic!("recv: {e}"),
+        }
+        f.poll();
+    }
+    assert!(read < sent, "writable before everything was read");
+    drop((c, srv, l));
+    assert_empty(&f);
+}
