@@ -968,3 +968,84 @@ fn bad_tap_settings_fail_at_once_and_say_why() {
         );
     }
 }
+
+/// A TCP echo of 1 MiB over the loopback, through the mount: what must go on beside the
+/// TAP interface, whatever happens to it.
+const LOCAL_WORK: &str = r#"
+l, lid = sock("stream")
+ctl(l, "bind 127.0.0.1:0 && listen")
+c, cid, d = connect(text(f"{N}/{lid}/local").strip())
+a = os.open(f"{N}/{lid}/accept", os.O_RDWR)
+payload = random.Random("loopback").randbytes(1 << 20)
+def echo():
+    while True:
+        b = os.read(a, 1 << 16)
+        if not b:
+            break
+        write_all(a, b)
+    os.close(a)
+t = threading.Thread(target=echo)
+t.start()
+sent, n, got = exchange(d, c, payload)
+t.join()
+print("loopback", n, sent == got)
+"#;
+
+#[test]
+fn the_loopback_and_five_tap_addresses_all_hold_beside_the_tap() {
+    // smoltcp's interface kept only its first two addresses: beside a TAP with an IPv4
+    // and an IPv6 address, 127.0.0.1 and ::1 (and the IPv6 link-local address) were lost,
+    // and the loopback refused every bind (EADDRNOTAVAIL).
+    let ns = Ns::new(22);
+    let tap = ns.tap.clone();
+    let addrs = [
+        "10.9.22.2/24",
+        "fd00:9:22::2/64",
+        "10.9.22.3/24",
+        "fd00:9:22::3/64",
+        "10.9.23.2/24",
+    ];
+    let mut args = vec!["--tap", tap.as_str()];
+    for a in &addrs {
+        args.extend(["--addr", a]);
+    }
+    let mut six = args.clone();
+    six.extend(["--addr", "fd00:9:23::2/64"]);
+    let out = mount_fails(&tap, &six);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "ksock: cannot start the inet family: the TAP interface {tap} takes at most 5 \
+             addresses (6 given)\n"
+        )
+    );
+    let net = Net::mount_with(&args);
+    let out = net.py(&format!(
+        "{INET}\n{}\n{LOCAL_WORK}",
+        r#"
+for a in ["127.0.0.1", "[::1]", "10.9.22.2", "[fd00:9:22::2]", "10.9.22.3", "[fd00:9:22::3]",
+          "10.9.23.2"]:
+    for ty in ["stream", "dgram"]:
+        s, sid = sock(ty)
+        print(a, ty, errno_of(ctl, s, f"bind {a}:0"), text(f"{N}/{sid}/err").strip())
+        ctl(s, "hangup")
+"#
+    ));
+    let mut want = String::new();
+    for a in [
+        "127.0.0.1",
+        "[::1]",
+        "10.9.22.2",
+        "[fd00:9:22::2]",
+        "10.9.22.3",
+        "[fd00:9:22::3]",
+        "10.9.23.2",
+    ] {
+        want += &format!("{a} stream OK \n{a} dgram OK \n");
+    }
+    want += "loopback 1048576 True\n";
+    assert_eq!(out.ok(), want);
+    net.finish();
+    drop(ns);
+}
