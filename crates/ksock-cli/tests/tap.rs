@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Net, Out, read_line, wait_out, wait_until};
+use common::{Net, Out, read_line, wait_in_read, wait_out, wait_until};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -969,6 +969,41 @@ fn bad_tap_settings_fail_at_once_and_say_why() {
     }
 }
 
+#[test]
+fn a_tap_device_another_mount_holds_is_busy() {
+    let ns = Ns::new(19);
+    let tap = ns.tap.clone();
+    // The first mount holds the device (left in the root namespace).
+    let net = Net::mount_with(&["--tap", &tap, "--addr", "10.9.19.2/24"]);
+    assert!(link_exists(&tap));
+    let out = mount_fails("kst-none", &["--tap", &tap, "--addr", "10.9.19.3/24"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "ksock: cannot start the inet family: the TAP device {tap} is busy: another \
+             process has it open (Device or resource busy (os error 16)); stop it, or name \
+             another device\n"
+        )
+    );
+    // The first mount goes on, its device with it.
+    let out = net.py(&format!(
+        "{INET}\n{}",
+        r#"
+l, lid = sock("stream")
+ctl(l, "bind 127.0.0.1:0 && listen")
+c, cid, d = connect(text(f"{N}/{lid}/local").strip())
+a = os.open(f"{N}/{lid}/accept", os.O_RDWR)
+os.write(d, b"still here")
+print(os.read(a, 100))
+"#
+    ));
+    assert_eq!(out.ok(), "b'still here'\n");
+    assert!(link_exists(&tap));
+    net.finish();
+    drop(ns);
+}
+
 /// A TCP echo of 1 MiB over the loopback, through the mount: what must go on beside the
 /// TAP interface, whatever happens to it.
 const LOCAL_WORK: &str = r#"
@@ -990,6 +1025,234 @@ sent, n, got = exchange(d, c, payload)
 t.join()
 print("loopback", n, sent == got)
 "#;
+
+/// A `local` seqpacket exchange.
+const SEQ_WORK: &str = r#"
+L = os.environ["N"]
+def lsock():
+    fd = os.open(f"{L}/seqpacket", os.O_RDWR)
+    return fd, os.read(fd, 64).decode()
+s, sid = lsock()
+name = "tapwork%d" % os.getpid()
+ctl(s, f"bind {name} && listen")
+k, kid = lsock()
+ctl(k, f"connect {name}")
+kd = os.open(f"{L}/{kid}/data", os.O_RDWR)
+sa = os.open(f"{L}/{sid}/accept", os.O_RDWR)
+os.write(kd, b"over local")
+print("seqpacket", os.read(sa, 100))
+"#;
+
+#[test]
+fn the_interface_taken_down_stalls_its_connection_and_the_mount_serves_the_rest() {
+    let lab = Lab::new(20);
+    let mut echo = lab.linux_py(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET)
+s.bind(("0.0.0.0", 7015))
+s.listen()
+print("ready", flush=True)
+c, a = s.accept()
+while True:
+    b = c.recv(1 << 16)
+    if not b:
+        break
+    c.sendall(b)
+"#,
+    );
+    assert_eq!(echo.line(), "ready");
+    let mut client = lab.ksock_py_with_stdin(&format!(
+        r#"
+c, cid, d = connect("{}:7015")
+os.write(d, b"before")
+print(cid, os.read(d, 100).decode(), flush=True)
+sys.stdin.readline()
+os.write(d, b"while down")
+print("written", flush=True)
+got = b""
+while len(got) < 10:
+    b = os.read(d, 100)
+    if not b:
+        break
+    got += b
+print(got.decode(), status(cid)["tcp_state"], repr(text(f"{{N}}/{{cid}}/err")))
+ctl(c, "shutdown wr")
+print(repr(os.read(d, 100)))
+"#,
+        lab.l4()
+    ));
+    let first = read_line(&mut client);
+    let (cid, before) = first.trim_end().split_once(' ').expect("id and echo");
+    assert_eq!(before, "before");
+    let tap = lab.ns.tap.clone();
+    lab.ns.ip(&["link", "set", "dev", &tap, "down"]);
+    client
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"\n")
+        .unwrap();
+    assert_eq!(read_line(&mut client), "written\n");
+    // Today the connection neither fails nor ends while the interface is down: smoltcp
+    // retransmits (with no limit once established), and the read waits.
+    wait_in_read(client.id());
+    // The mount serves the loopback and `local` all the same.
+    let out = wait_out(
+        lab.net
+            .spawn_py(&format!("{INET}\n{LOCAL_WORK}\n{SEQ_WORK}")),
+        "loopback and local while the TAP is down",
+    );
+    assert_eq!(out.ok(), "loopback 1048576 True\nseqpacket b'over local'\n");
+    let st = fs::read_to_string(lab.net.root.join("inet").join(cid).join("status")).unwrap();
+    assert!(st.contains("\ntcp_state ESTABLISHED\n"), "{st}");
+    wait_in_read(client.id());
+    // Up again: a retransmission gets through and nothing was lost.
+    lab.ns.ip(&["link", "set", "dev", &tap, "up"]);
+    let out = wait_out(client, "ksock client");
+    assert_eq!(out.ok(), "while down ESTABLISHED ''\nb''\n");
+    drop(echo);
+    lab.finish();
+}
+
+/// Linux clients send 100000 bytes to ksock's echo on port 7017 at each of `hosts` and
+/// check what comes back: `host True` per host.
+fn echo_from_linux(lab: &Lab, hosts: &[String]) -> String {
+    let out = lab
+        .linux_py(&format!(
+            r#"
+import socket, random
+for host in {hosts:?}:
+    c = socket.create_connection((host, 7017), timeout=30)
+    msg = random.Random(host).randbytes(100000)
+    c.sendall(msg)
+    c.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        got += b
+    print(host, got == msg)
+"#
+        ))
+        .wait("linux echo client");
+    out.ok().to_string()
+}
+
+#[test]
+fn frames_that_are_not_ip_or_are_cut_short_are_dropped_and_the_mount_goes_on() {
+    let lab = Lab::new(21);
+    // A TCP echo on ksock, used before the bad frames (so that Linux learns ksock's
+    // Ethernet address) and after them.
+    let mut server = lab.ksock_py(
+        r#"
+l, lid = sock("stream")
+ctl(l, "bind *:7017 && listen")
+print("ready", flush=True)
+for _ in range(3):
+    a = os.open(f"{N}/{lid}/accept", os.O_RDWR)
+    while True:
+        b = os.read(a, 1 << 16)
+        if not b:
+            break
+        write_all(a, b)
+    os.close(a)
+"#,
+    );
+    assert_eq!(read_line(&mut server), "ready\n");
+    assert_eq!(
+        echo_from_linux(&lab, &[lab.k4()]),
+        format!("{} True\n", lab.k4())
+    );
+    let neigh = lab.ns.ip(&["neigh", "show", &lab.k4(), "dev", &lab.ns.tap]);
+    let mac = neigh
+        .split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no lladdr for ksock in {neigh:?}"))
+        .to_string();
+    let out = lab
+        .linux_py(&format!(
+            r#"
+import socket, struct, random
+TAP, KMAC, K4, L4, K6, L6 = "{tap}", "{mac}", "{k4}", "{l4}", "{k6}", "{l6}"
+dst = bytes.fromhex(KMAC.replace(":", ""))
+src = bytes.fromhex(open(f"/sys/class/net/{{TAP}}/address").read().strip().replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((TAP, 0))
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    x = sum(struct.unpack(f"!{{len(b) // 2}}H", b))
+    while x >> 16:
+        x = (x & 0xffff) + (x >> 16)
+    return ~x & 0xffff
+def ip4(proto, payload, total=None, ihl=5):
+    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total or 20 + len(payload), 1, 0, 64,
+                    proto, 0, socket.inet_aton(L4), socket.inet_aton(K4))
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+def ip6(nh, payload, plen=None):
+    return (struct.pack("!IHBB", 6 << 28, len(payload) if plen is None else plen, nh, 64)
+            + socket.inet_pton(socket.AF_INET6, L6) + socket.inet_pton(socket.AF_INET6, K6)
+            + payload)
+def frame(ethertype, payload, to=dst):
+    return to + src + struct.pack("!H", ethertype) + payload
+frames = [
+    frame(0x88b5, b"not ip at all" * 4),
+    frame(0x88b5, b"to everyone" * 5, to=b"\xff" * 6),
+    frame(0x0000, b""),
+    frame(0x0800, b"\x45\x00\x00"),
+    frame(0x0800, ip4(6, b"")[:19]),
+    frame(0x0800, ip4(6, b"\x00" * 20, total=1000)),
+    frame(0x0800, ip4(6, b"\x1b\x59")),
+    frame(0x0800, ip4(17, b"\x00\x35\x1b")),
+    frame(0x0800, ip4(6, b"\x00" * 20, ihl=3)),
+    frame(0x0800, ip4(6, b"\x00" * 20, ihl=15)),
+    frame(0x0800, ip4(1, b"\x03\x03" + b"\x00" * 6 + b"\x45\x00")),
+    frame(0x0800, ip4(1, b"\x03\x03")),
+    frame(0x86dd, b"\x60\x00\x00\x00\x00\x14"),
+    frame(0x86dd, ip6(6, b"\x00" * 8, plen=400)),
+    frame(0x86dd, ip6(6, b"\x1b\x59\x00")),
+    frame(0x86dd, ip6(17, b"\x00\x35")),
+    frame(0x86dd, ip6(58, b"\x01\x04\x00\x00" + b"\x00" * 4 + b"\x60")),
+    frame(0x86dd, ip6(0, b"\x3b")),
+    frame(0x0806, b"\x00\x01\x08\x00\x06"),
+    frame(0x0806, b"\x00\x01\x08\x00\x06\x04\x00\x01" + src + socket.inet_aton(L4)),
+    frame(0x8100, b"\x00\x01\x08\x00" + b"\x45"),
+]
+r = random.Random("frames")
+for _ in range(300):
+    et = r.choice([0x0800, 0x86dd, 0x0806, 0x88cc])
+    body = r.randbytes(r.randrange(0, 120))
+    if et == 0x0800 and body:
+        body = bytes([0x45]) + body[1:]
+    if et == 0x86dd and body:
+        body = bytes([0x60]) + body[1:]
+    frames.append(frame(et, body))
+sent = sum(1 for f in frames if s.send(f) == len(f))
+print(sent, len(frames))
+"#,
+            tap = lab.ns.tap,
+            k4 = lab.k4(),
+            l4 = lab.l4(),
+            k6 = lab.k6(),
+            l6 = lab.l6(),
+        ))
+        .wait("raw frames");
+    assert_eq!(out.ok(), "321 321\n");
+    // The frames went in order before this connection's: they were all seen, and the
+    // mount goes on, over both IP versions.
+    assert_eq!(
+        echo_from_linux(&lab, &[lab.k4(), lab.k6()]),
+        format!("{} True\n{} True\n", lab.k4(), lab.k6())
+    );
+    wait_out(server, "ksock echo server").ok();
+    let out = lab.net.py(&format!("{INET}\n{LOCAL_WORK}\n{SEQ_WORK}"));
+    assert_eq!(out.ok(), "loopback 1048576 True\nseqpacket b'over local'\n");
+    lab.finish();
+}
 
 #[test]
 fn the_loopback_and_five_tap_addresses_all_hold_beside_the_tap() {
