@@ -75,6 +75,11 @@ pub struct TapStats {
     pub rx_dropped: AtomicU64,
 }
 
+/// The most addresses a TAP interface takes: smoltcp's interface holds at most 8 (the
+/// `iface-max-addr-count-8` feature), and the IPv6 link-local address and the loopback's
+/// two take three of them.
+pub const MAX_ADDRS: usize = 5;
+
 /// Received frames waiting for the interface, at most this many.
 const RX_QUEUE: usize = 1024;
 
@@ -131,6 +136,16 @@ impl TapLink {
                     "cannot open the TAP device {}: /dev/net/tun does not exist (load the \
                      tun driver: modprobe tun; in a container, pass the device in)",
                     cfg.name
+                ),
+            ));
+        }
+        if cfg.addrs.len() > MAX_ADDRS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the TAP interface {} takes at most {MAX_ADDRS} addresses ({} given)",
+                    cfg.name,
+                    cfg.addrs.len()
                 ),
             ));
         }
