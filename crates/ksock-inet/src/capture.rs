@@ -184,6 +184,14 @@ impl Link for Capture {
     fn hardware_addr(&self) -> Option<[u8; 6]> {
         self.inner.hardware_addr()
     }
+
+    fn down(&self, now: Instant) -> bool {
+        self.inner.down(now)
+    }
+
+    fn through_device(&self, ip: core::net::IpAddr) -> bool {
+        self.inner.through_device(ip)
+    }
 }
 
 /// A capture file on the host: buffered, stamped with the wall clock.

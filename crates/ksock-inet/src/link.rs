@@ -38,6 +38,20 @@ pub trait Link: Send {
         false
     }
 
+    /// Whether the link has been down (its device refusing frames) long enough that
+    /// connections through it should fail (`ENETDOWN`) rather than retransmit forever.
+    fn down(&self, now: Instant) -> bool {
+        let _ = now;
+        false
+    }
+
+    /// Whether `ip` is reached through the part of the link that [`down`](Link::down)
+    /// speaks of (for a TAP link: anything but the loopback networks).
+    fn through_device(&self, ip: core::net::IpAddr) -> bool {
+        let _ = ip;
+        true
+    }
+
     /// The link's Ethernet address, for a link of medium `Ethernet`.
     fn hardware_addr(&self) -> Option<[u8; 6]> {
         None

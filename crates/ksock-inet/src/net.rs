@@ -110,6 +110,8 @@ pub(crate) struct Entry {
     pub udp_peer: Option<IpEndpoint>,
     /// UDP: datagrams dropped for a full receive queue.
     pub drops: u64,
+    /// Aborted because the link it goes through is down (`ENETDOWN`).
+    pub netdown: bool,
     /// Its smoltcp buffers, charged whole to the owner's account (smoltcp allocates them
     /// when the socket is made); credited back when the socket is freed.
     _charge: Option<Charge>,
@@ -145,6 +147,10 @@ pub(crate) struct Setup {
     pub timeout: Option<Duration>,
     pub hops: crate::opts::Hops,
 }
+
+/// Why a connection failed with `ENETDOWN`.
+pub(crate) const NETDOWN: &str =
+    "the network interface it goes through is down: its device refuses frames";
 
 /// How long an unanswered connect or an unacknowledged close goes on.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(127);
@@ -510,6 +516,7 @@ impl Net {
             tuple: None,
             connecting: false,
             aborting: false,
+            netdown: false,
             rst: false,
             error: None,
             ended: false,
@@ -693,6 +700,40 @@ impl Net {
         if done {
             self.free(h);
         }
+    }
+
+    /// The link has been down a while: every TCP connection through it that is waiting on
+    /// its peer (data or a FIN unacknowledged, a handshake) is aborted, to fail with
+    /// `ENETDOWN`. Returns whether any was.
+    fn fail_link_down(&mut self) -> bool {
+        let mut any = false;
+        for (h, e) in self.entries.iter_mut() {
+            if e.netdown || e.ended || matches!(e.owner, Owner::Udp(_)) {
+                continue;
+            }
+            let s = self.sockets.get_mut::<tcp::Socket>(*h);
+            let Some(r) = s.remote_endpoint() else {
+                continue;
+            };
+            if !self.link.through_device(from_ip(r.addr)) {
+                continue;
+            }
+            let waiting = s.send_queue() > 0
+                || !matches!(
+                    s.state(),
+                    tcp::State::Established | tcp::State::CloseWait | tcp::State::FinWait2
+                )
+                || e.connecting;
+            if waiting && s.state() != tcp::State::Closed {
+                s.abort();
+                e.netdown = true;
+                if matches!(e.owner, Owner::Orphan) {
+                    e.aborting = true;
+                }
+                any = true;
+            }
+        }
+        any
     }
 
     /// Data for a connection whose socket has closed: nobody will read it, so the
@@ -940,6 +981,9 @@ impl Net {
             if self.iface.poll_egress(now, &mut port, &mut self.sockets) != PollResult::None {
                 moved = true;
             }
+            if !moved && self.link.down(now) && self.fail_link_down() {
+                moved = true;
+            }
             if !moved {
                 break;
             }
@@ -1029,7 +1073,9 @@ impl Net {
                         tcp::State::Closed => {
                             e.connecting = false;
                             e.ended = true;
-                            let (err, why) = if e.rst {
+                            let (err, why) = if e.netdown {
+                                (Errno::ENETDOWN, NETDOWN)
+                            } else if e.rst {
                                 (
                                     Errno::ECONNREFUSED,
                                     "the host refused the connection (nothing listens on that port)",
@@ -1065,7 +1111,9 @@ impl Net {
                             last,
                             tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
                         );
-                    if e.rst || !normal {
+                    if e.netdown {
+                        e.error = Some(Errno::ENETDOWN);
+                    } else if e.rst || !normal {
                         e.error = Some(if !e.rst {
                             Errno::ETIMEDOUT
                         } else if last == tcp::State::CloseWait {

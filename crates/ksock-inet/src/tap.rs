@@ -80,6 +80,11 @@ pub struct TapStats {
 /// two take three of them.
 pub const MAX_ADDRS: usize = 5;
 
+/// How long the device may refuse frames before the connections through it fail with
+/// `ENETDOWN` (a brief flap costs them nothing; Linux would retransmit for about 15
+/// minutes, `tcp_retries2`).
+pub const LINK_DOWN_GRACE: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(3);
+
 /// Received frames waiting for the interface, at most this many.
 const RX_QUEUE: usize = 1024;
 
@@ -96,6 +101,8 @@ pub struct TapLink {
     lo: VecDeque<Vec<u8>>,
     /// The frame `recv` returned last came from `lo`.
     looped: bool,
+    /// Since when the device refuses frames (`EIO`: its interface is down).
+    down_since: Option<Instant>,
     mac: [u8; 6],
     mtu: usize,
     stop: Arc<tun_rs::InterruptEvent>,
@@ -165,6 +172,7 @@ impl TapLink {
             }),
             lo: VecDeque::new(),
             looped: false,
+            down_since: None,
             mac,
             mtu: usize::from(mtu),
             stop: Arc::new(tun_rs::InterruptEvent::new().map_err(|e| explain(&cfg.name, e))?),
@@ -310,14 +318,27 @@ impl Link for TapLink {
             return Some(f);
         }
         self.looped = false;
-        self.rx.frames.lock().pop_front()
+        let f = self.rx.frames.lock().pop_front();
+        if f.is_some() {
+            self.down_since = None;
+        }
+        f
+    }
+
+    fn down(&self, now: Instant) -> bool {
+        self.down_since.is_some_and(|t| now >= t + LINK_DOWN_GRACE)
+    }
+
+    fn through_device(&self, ip: IpAddr) -> bool {
+        !ip.is_loopback()
+            && !matches!(ip, IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()))
     }
 
     fn looped(&self) -> bool {
         self.looped
     }
 
-    fn send(&mut self, _now: Instant, frame: Vec<u8>) {
+    fn send(&mut self, now: Instant, frame: Vec<u8>) {
         let st = &self.rx.stats;
         match Self::route(&frame) {
             (true, false) => {
@@ -326,9 +347,18 @@ impl Link for TapLink {
             }
             (lo, true) => {
                 match self.dev.send(&frame) {
-                    Ok(_) => st.tx_frames.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => st.tx_errors.fetch_add(1, Ordering::Relaxed),
-                };
+                    Ok(_) => {
+                        st.tx_frames.fetch_add(1, Ordering::Relaxed);
+                        self.down_since = None;
+                    }
+                    Err(e) => {
+                        st.tx_errors.fetch_add(1, Ordering::Relaxed);
+                        // EIO: the interface is down (a full queue is ENOBUFS or EAGAIN).
+                        if e.raw_os_error() == Some(5) {
+                            self.down_since.get_or_insert(now);
+                        }
+                    }
+                }
                 if lo {
                     st.looped.fetch_add(1, Ordering::Relaxed);
                     self.lo.push_back(frame);

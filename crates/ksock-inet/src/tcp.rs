@@ -395,7 +395,10 @@ impl Protocol for TcpSock {
             net.index(h);
             net.drive(cx.deferred());
             let st = net.sockets.get::<tcp::Socket>(h);
-            let rst = net.entries.get(&h).is_some_and(|e| e.rst);
+            let rst = net
+                .entries
+                .get(&h)
+                .map_or((false, false), |e| (e.rst, e.netdown));
             Ok((h, (st.state(), rst)))
         })?;
         self.st = St::Conn(h);
@@ -516,7 +519,7 @@ impl Protocol for TcpSock {
             if let Some(e) = net.entries.get_mut(&h)
                 && let Some(err) = e.error.take()
             {
-                return Err(err);
+                return Err(cx.fail(err, ended_why(err)));
             }
             let (ended, wr_shut, connecting) = net
                 .entries
@@ -524,7 +527,14 @@ impl Protocol for TcpSock {
                 .map_or((true, true, false), |e| (e.ended, e.wr_shut, e.connecting));
             let s = net.sockets.get_mut::<tcp::Socket>(h);
             if wr_shut || ended || (!s.may_send() && !connecting) {
-                return Err(cx.fail(Errno::EPIPE, "the connection is shut for writing"));
+                let why = if wr_shut {
+                    "the connection is shut for writing"
+                } else if ended {
+                    "the connection is over: reset, or closed both ways"
+                } else {
+                    "the connection is closing"
+                };
+                return Err(cx.fail(Errno::EPIPE, why));
             }
             if connecting || !s.can_send() {
                 cx.wait_on(&me, Events::OUT);
@@ -606,7 +616,7 @@ impl Protocol for TcpSock {
             if let Some(e) = net.entries.get_mut(&h)
                 && let Some(err) = e.error.take()
             {
-                return Err(err);
+                return Err(cx.fail(err, ended_why(err)));
             }
             if rd_shut || (!s.may_recv() && !connecting) {
                 return Ok(eof);
@@ -901,6 +911,19 @@ impl TcpSock {
     }
 }
 
+/// Why a connection ended with `err`, for the error its next call reports.
+fn ended_why(err: Errno) -> &'static str {
+    match err {
+        Errno::ECONNRESET => "the peer reset the connection",
+        Errno::EPIPE => "the peer reset the connection after closing its side",
+        Errno::ETIMEDOUT => {
+            "the peer stopped answering (retransmissions or keep-alive probes went unacknowledged)"
+        }
+        Errno::ENETDOWN => crate::net::NETDOWN,
+        _ => "the connection failed",
+    }
+}
+
 /// Why a socket could not have its buffers (`ENOBUFS`).
 pub(crate) const NO_ROOM: &str =
     "the user's buffered-bytes limit leaves no room for this socket's buffers";
@@ -921,9 +944,12 @@ pub(crate) fn peer_fin(st: tcp::State) -> bool {
     )
 }
 
-/// Why a connect ended in `Closed`: refused (a reset came back) or no answer.
-fn refusal(rst: bool) -> (Errno, &'static str) {
-    if rst {
+/// Why a connect ended in `Closed`: refused (a reset came back), the link down, or no
+/// answer; from (reset seen, link down).
+fn refusal((rst, netdown): (bool, bool)) -> (Errno, &'static str) {
+    if netdown {
+        (Errno::ENETDOWN, crate::net::NETDOWN)
+    } else if rst {
         (
             Errno::ECONNREFUSED,
             "the host refused the connection (nothing listens on that port)",
