@@ -176,13 +176,19 @@ struct Lab {
 impl Lab {
     #[track_caller]
     fn new(n: u8) -> Lab {
+        Lab::with_args(n, &[])
+    }
+
+    /// A lab whose `ksock mount` also gets `extra` arguments.
+    #[track_caller]
+    fn with_args(n: u8, extra: &[&str]) -> Lab {
         let ns = Ns::new(n);
         let (a4, a6, g4) = (
             format!("10.9.{n}.2/24"),
             format!("fd00:9:{n}::2/64"),
             format!("10.9.{n}.1"),
         );
-        let net = Net::mount_with(&[
+        let mut args = vec![
             "--tap",
             &ns.tap,
             "--addr",
@@ -191,7 +197,9 @@ impl Lab {
             &a6,
             "--gateway",
             &g4,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let net = Net::mount_with(&args);
         assert!(link_exists(&ns.tap), "ksock mount made no {}", ns.tap);
         ip_ok(&["link", "set", "dev", &ns.tap, "netns", &ns.name]);
         let tap = ns.tap.clone();
@@ -1324,4 +1332,85 @@ for a in ["127.0.0.1", "[::1]", "10.9.22.2", "[fd00:9:22::2]", "10.9.22.3", "[fd
     assert_eq!(out.ok(), want);
     net.finish();
     drop(ns);
+}
+
+#[test]
+fn a_capture_of_the_tap_interface_decodes_as_ethernet_with_good_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("tap.pcap");
+    let lab = Lab::with_args(22, &["--pcap", pcap.to_str().unwrap()]);
+    let mut echo = lab.linux_py(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET)
+s.bind(("0.0.0.0", 7022))
+s.listen()
+print("ready", flush=True)
+c, a = s.accept()
+while True:
+    b = c.recv(1 << 16)
+    if not b:
+        break
+    c.sendall(b)
+c.close()
+"#,
+    );
+    assert_eq!(echo.line(), "ready");
+    let out = wait_out(
+        lab.ksock_py(&format!(
+            r#"
+c, cid, d = connect("{}:7022")
+os.write(d, b"hello")
+print(os.read(d, 100).decode())
+ctl(c, "shutdown wr")
+print(repr(os.read(d, 100)))
+"#,
+            lab.l4()
+        )),
+        "ksock client",
+    );
+    assert_eq!(out.ok(), "hello\nb''\n");
+    let _ = echo.wait("echo server");
+    lab.finish();
+    let t = Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap()])
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+        ])
+        .args(["-T", "fields", "-E", "separator=,"])
+        .args(["-e", "eth.type", "-e", "ip.checksum.status"])
+        .args([
+            "-e",
+            "tcp.checksum.status",
+            "-e",
+            "tcp.flags.str",
+            "-e",
+            "tcp.len",
+        ])
+        .args(["-Y", "arp || tcp.port == 7022"])
+        .output()
+        .expect("tshark is installed (.ci/run installs it)");
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let text = String::from_utf8(t.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    // Ethernet frames: ARP, then IPv4 TCP.
+    assert!(rows.iter().any(|r| r[0] == "0x0806"), "no ARP:\n{text}");
+    let tcp: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "0x0800").collect();
+    // Every IP header and TCP segment, both ways, has a correct checksum (1: good).
+    for r in &tcp {
+        assert_eq!((r[1], r[2]), ("1", "1"), "bad checksum:\n{text}");
+    }
+    let flags = |r: &&Vec<&str>| r[3].replace('\u{b7}', "");
+    // The handshake, 5 bytes each way, a FIN each way.
+    assert!(tcp.iter().any(|r| flags(r) == "S"), "no SYN:\n{text}");
+    assert!(tcp.iter().any(|r| flags(r) == "AS"), "no SYN-ACK:\n{text}");
+    assert_eq!(tcp.iter().filter(|r| r[4] == "5").count(), 2, "{text}");
+    assert_eq!(
+        tcp.iter().filter(|r| flags(r).contains('F')).count(),
+        2,
+        "{text}"
+    );
 }
