@@ -1414,3 +1414,49 @@ print(repr(os.read(d, 100)))
         "{text}"
     );
 }
+
+/// A TAP device made beforehand (persistent), deleted when dropped.
+struct PersistentTap(String);
+
+impl Drop for PersistentTap {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", "dev", &self.0]);
+    }
+}
+
+#[test]
+fn an_address_someone_on_the_link_already_has_is_refused_at_once() {
+    // The Linux end of an existing device has 10.9.23.2 and is up: ksock asking for the
+    // same address hears it answer its ARP probe and refuses to start, naming the link
+    // and who answered; another address of the network is fine.
+    let name = format!("kpa{}", std::process::id() % 100_000);
+    ip_ok(&["tuntap", "add", "dev", &name, "mode", "tap"]);
+    let tap = PersistentTap(name.clone());
+    ip_ok(&["addr", "add", "10.9.23.2/24", "dev", &tap.0]);
+    ip_ok(&["link", "set", "dev", &tap.0, "up"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = wait_out(
+        common::ksock()
+            .arg("mount")
+            .arg(tmp.path().join("net"))
+            .args(["--tap", &tap.0, "--addr", "10.9.23.2/24"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ksock mount"),
+        "ksock mount on a taken address",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the address 10.9.23.2 is already used on the link of {name} (by "
+        )),
+        "{}",
+        out.stderr
+    );
+    // A free address of the same network: the mount comes up (the probe finds nobody).
+    let net = Net::mount_with(&["--tap", &tap.0, "--addr", "10.9.23.5/24"]);
+    net.finish();
+}

@@ -157,6 +157,9 @@ impl TapLink {
             ));
         }
         let mtu = cfg.mtu.unwrap_or(1500);
+        let existed = std::path::Path::new("/sys/class/net")
+            .join(&cfg.name)
+            .exists();
         let dev = tun_rs::DeviceBuilder::new()
             .name(cfg.name.clone())
             .layer(tun_rs::Layer::L2)
@@ -164,6 +167,11 @@ impl TapLink {
             .build_sync()
             .map_err(|e| explain(&cfg.name, e))?;
         let mac = cfg.mac.unwrap_or_else(default_mac);
+        let stop = tun_rs::InterruptEvent::new().map_err(|e| explain(&cfg.name, e))?;
+        // A device made just now has nobody on its other side yet; one that existed may.
+        if existed {
+            probe(&dev, &stop, &cfg.name, mac, &cfg.addrs)?;
+        }
         Ok(TapLink {
             dev: Arc::new(dev),
             rx: Arc::new(Rx {
@@ -175,7 +183,7 @@ impl TapLink {
             down_since: None,
             mac,
             mtu: usize::from(mtu),
-            stop: Arc::new(tun_rs::InterruptEvent::new().map_err(|e| explain(&cfg.name, e))?),
+            stop: Arc::new(stop),
             reader: None,
         })
     }
@@ -274,6 +282,104 @@ impl Drop for TapLink {
             }
         }
     }
+}
+
+/// How long [`probe`] listens for an answer.
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Asks the link whether anyone else has one of ksock's IPv4 addresses (ARP probes, as
+/// RFC 5227's: sender address 0.0.0.0, for up to [`PROBE_WAIT`]), and fails, naming who,
+/// if someone answers. A device whose Linux end is down refuses the probes, which then
+/// prove nothing and are skipped.
+fn probe(
+    dev: &tun_rs::SyncDevice,
+    stop: &tun_rs::InterruptEvent,
+    name: &str,
+    mac: [u8; 6],
+    addrs: &[IpCidr],
+) -> io::Result<()> {
+    use smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, EthernetRepr, Ipv4Address};
+    let mine = EthernetAddress(mac);
+    let v4: Vec<Ipv4Address> = addrs
+        .iter()
+        .filter_map(|c| match c.address() {
+            IpAddress::Ipv4(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let mut frames = Vec::new();
+    for &a in &v4 {
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: mine,
+            source_protocol_addr: Ipv4Address::UNSPECIFIED,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: a,
+        };
+        let eth = EthernetRepr {
+            src_addr: mine,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EthernetProtocol::Arp,
+        };
+        let mut frame = alloc::vec![0u8; eth.buffer_len() + arp.buffer_len()];
+        let mut f = EthernetFrame::new_unchecked(&mut frame[..]);
+        eth.emit(&mut f);
+        arp.emit(&mut ArpPacket::new_unchecked(f.payload_mut()));
+        frames.push(frame);
+    }
+    let start = std::time::Instant::now();
+    let mut buf = alloc::vec![0u8; 2048];
+    let mut probes = 0;
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= PROBE_WAIT {
+            break;
+        }
+        // A probe every quarter of the wait: a device whose carrier just came up may
+        // drop the first answers (Linux activates it with a delay).
+        if elapsed >= PROBE_WAIT / 4 * probes {
+            probes += 1;
+            let mut sent = false;
+            for f in &frames {
+                sent |= dev.send(f).is_ok();
+            }
+            if !sent {
+                return Ok(());
+            }
+        }
+        let left = (PROBE_WAIT / 4 * probes).saturating_sub(start.elapsed());
+        let n = match dev.recv_intr_timeout(&mut buf, stop, Some(left)) {
+            Ok(n) => n,
+            // Time for the next probe, or the end.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+            Err(_) => break,
+        };
+        let Ok(eth) = EthernetFrame::new_checked(&buf[..n]) else {
+            continue;
+        };
+        if eth.ethertype() != EthernetProtocol::Arp {
+            continue;
+        }
+        let Ok(ArpRepr::EthernetIpv4 {
+            source_hardware_addr,
+            source_protocol_addr,
+            ..
+        }) = ArpPacket::new_checked(eth.payload()).and_then(|p| ArpRepr::parse(&p))
+        else {
+            continue;
+        };
+        if source_hardware_addr != mine && v4.contains(&source_protocol_addr) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "the address {source_protocol_addr} is already used on the link of {name} \
+                     (by {source_hardware_addr}): give ksock another --addr, or remove it \
+                     from the other side"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A locally administered, unicast Ethernet address, different per process.
