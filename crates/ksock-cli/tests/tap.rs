@@ -1460,3 +1460,39 @@ fn an_address_someone_on_the_link_already_has_is_refused_at_once() {
     let net = Net::mount_with(&["--tap", &tap.0, "--addr", "10.9.23.5/24"]);
     net.finish();
 }
+
+#[test]
+fn without_cap_net_admin_the_mount_says_what_it_needs() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("net");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let name = format!("kcap{}", std::process::id() % 100_000);
+    let out = wait_out(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["--inh-caps=-all", "--bounding-set=-all"])
+            .arg(env!("CARGO_BIN_EXE_ksock"))
+            .arg("mount")
+            .arg(&dir)
+            .args(["--tap", &name, "--addr", "10.9.24.2/24"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn setpriv (util-linux)"),
+        "ksock mount without CAP_NET_ADMIN",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot open the TAP device {name}: "))
+            && out.stderr.contains("it needs CAP_NET_ADMIN"),
+        "{}",
+        out.stderr
+    );
+    assert!(!link_exists(&name), "a device was made");
+}
