@@ -123,3 +123,91 @@ pub fn rows() -> Result<Vec<Row>, String> {
     ));
     Ok(rows)
 }
+
+/// Waits until the stack holds `sockets` sockets and `names` local names: the kernel sends
+/// FUSE `RELEASE` after `close` returns, so the last closes land a little later.
+fn settle(st: &ksock::Stack, sockets: usize, names: usize) -> Result<(), String> {
+    let local = st.family(ksock::Domain::LOCAL).ok_or("no local family")?;
+    let start = std::time::Instant::now();
+    loop {
+        let (s, n) = (st.socket_count(), local.bound().len());
+        if s == sockets && n == names {
+            return Ok(());
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(format!(
+                "{s} sockets and {n} names a minute after the closes, {sockets} and {names} \
+                 expected"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Opens and closes `total` local stream connections through a real `ksock mount`, `wave`
+/// at once (fewer if the open-file limit cannot hold two files per connection): the client
+/// through a factory handle and `ctl connect`, the server by opening the listener's
+/// `accept` file; then the client hangs up and both files close. The socket table and the
+/// names are checked back to the listener after each wave, and to empty at the end.
+pub fn churn(total: usize, wave: usize) -> Result<crate::churn::Churned, String> {
+    if let Some(why) = unavailable() {
+        return Err(why);
+    }
+    let limit = crate::sys::raise_nofile(2 * wave as u64 + 256)?;
+    let wave = wave.min((limit.saturating_sub(256) / 2).max(1) as usize);
+    let dir = std::env::temp_dir().join(format!("ksock-bench-churn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let st = ksock::Stack::new();
+    let netfs = ksock_fuse::host_netfs(st.clone());
+    let mount = ksock_fuse::mount(netfs, &dir, &MountOptions::default())
+        .map_err(|e| format!("ksock mount on {}: {e}", dir.display()))?;
+    let run = || -> Result<crate::churn::Churned, String> {
+        let (mut listener, lid) = new_socket(&dir)?;
+        ctl(&mut listener, "bind ksock-churn && listen 128")?;
+        let accept = dir.join(format!("local/{lid}/accept"));
+        let mut held: Vec<(File, File)> = crate::local::pair_vec(wave);
+        crate::heap::trim();
+        let rss0 = crate::sys::rss_bytes()?;
+        let (mut peak, mut rss_per_conn) = (0u64, 0.0);
+        let start = std::time::Instant::now();
+        let mut done = 0;
+        while done < total {
+            let n = wave.min(total - done);
+            for _ in 0..n {
+                let (mut client, _) = new_socket(&dir)?;
+                ctl(&mut client, "connect ksock-churn")?;
+                held.push((client, open_rw(&accept)?));
+            }
+            settle(&st, 1 + 2 * n, 1)?;
+            let rss = crate::sys::rss_bytes()?.saturating_sub(rss0);
+            if done == 0 {
+                rss_per_conn = rss as f64 / n as f64;
+            }
+            peak = peak.max(rss);
+            for (mut client, server) in held.drain(..) {
+                client
+                    .write_all(b"hangup")
+                    .map_err(|e| format!("ctl hangup: {e}"))?;
+                drop((client, server));
+            }
+            settle(&st, 1, 1)?;
+            done += n;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        ctl(&mut listener, "hangup")?;
+        drop(listener);
+        settle(&st, 0, 0)?;
+        Ok(crate::churn::Churned {
+            conns: total,
+            wave,
+            secs,
+            peak_rss_growth: peak,
+            rss_per_conn,
+            heap_per_conn: None,
+        })
+    };
+    let r = run();
+    let _ = mount.unmount();
+    let _ = std::fs::remove_dir(&dir);
+    r
+}

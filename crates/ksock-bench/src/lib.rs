@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod churn;
 pub mod file;
 pub mod fuse;
 pub mod heap;
@@ -175,7 +176,7 @@ pub struct Suite {
 impl Suite {
     /// The standard groups: `memory` first (it measures resident memory, best done before
     /// anything else has grown the heap), `local`, `memcpy`, `fuse`, the `file` slot,
-    /// `inet`, then the opt-in `sweep`.
+    /// `inet`, then the opt-in `churn` and `sweep`.
     pub fn standard() -> Suite {
         let mut s = Suite { groups: Vec::new() };
         s.add(Group::new(
@@ -221,6 +222,19 @@ impl Suite {
         );
         tap.default_on = false;
         s.add(tap);
+        let mut churn = Group::new(
+            "churn",
+            "scale and churn: local connections opened and closed in waves, the tables back to empty after each (run by hand: --only churn --runs 1)",
+            |o| {
+                Ok(if o.quick {
+                    churn::rows(100_000, 10_000, 10_000, 1_000)
+                } else {
+                    churn::rows(1_000_000, 100_000, 100_000, 100_000)
+                })
+            },
+        );
+        churn.default_on = false;
+        s.add(churn);
         let mut sweep = Group::new(
             "sweep",
             "one-way throughput against message size, ksock vs AF_UNIX (for the plot)",
@@ -483,7 +497,7 @@ mod tests {
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "sweep"
+                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "churn", "sweep"
             ]
         );
         s.replace(Group::new("file", "the file face", |_| Ok(vec![])));
@@ -491,7 +505,8 @@ mod tests {
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "sweep", "extra"
+                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "churn", "sweep",
+                "extra"
             ]
         );
     }

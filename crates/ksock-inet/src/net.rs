@@ -676,6 +676,9 @@ impl Net {
             s.abort();
         } else {
             s.close();
+            // A peer that never acknowledges the FIN (or never sends its own) does not
+            // keep the socket forever: it is given up after `CONNECT_TIMEOUT` of silence.
+            s.set_timeout(Some(CONNECT_TIMEOUT));
         }
         if let Some(e) = self.entries.get_mut(&h) {
             e.owner = Owner::Orphan;

@@ -13,9 +13,9 @@
 //! dropped reads zero on both counts. A socket without an account pays one branch.
 
 use crate::errno::{Errno, Result};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use alloc::sync::Arc;
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Socket and byte counts with their limits. Share it with `Arc`.
 pub struct Account {

@@ -57,7 +57,8 @@ impl From<LocalName> for SockAddr {
 
 impl fmt::Display for SockAddr {
     /// Local names print with non-printable bytes, white space, quotes and backslashes escaped
-    /// as `\xNN` (so the text can go back through the ctl grammar); unnamed prints as nothing.
+    /// as `\xNN`, and the name `&&` (the ctl separator) as `\x26\x26`, so the text can go
+    /// back through the ctl grammar; unnamed prints as nothing.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SockAddr::Unnamed => Ok(()),
@@ -106,6 +107,10 @@ impl core::borrow::Borrow<[u8]> for LocalName {
 
 impl fmt::Display for LocalName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A bare `&&` is the ctl grammar's separator: the name made of it is escaped.
+        if &*self.0 == b"&&" {
+            return f.write_str("\\x26\\x26");
+        }
         for chunk in self.0.utf8_chunks() {
             for c in chunk.valid().chars() {
                 if c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '\'') {
@@ -162,6 +167,10 @@ mod tests {
         let a = SockAddr::local(b"a b\\\"\x01\xff\xc3\xa9").unwrap();
         assert_eq!(format!("{a}"), "a\\x20b\\x5c\\x22\\x01\\xff\u{e9}");
         assert_eq!(format!("{}", SockAddr::Unnamed), "");
+        let a = SockAddr::local(b"&&").unwrap();
+        assert_eq!(format!("{a}"), "\\x26\\x26", "the ctl separator");
+        let a = SockAddr::local(b"a&&").unwrap();
+        assert_eq!(format!("{a}"), "a&&");
         let inet: SockAddr = "[::1]:80".parse::<SocketAddr>().unwrap().into();
         assert_eq!(format!("{inet}"), "[::1]:80");
     }

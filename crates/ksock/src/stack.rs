@@ -4,6 +4,7 @@ use crate::errno::{Errno, Result};
 use crate::family::{Family, SockRef};
 use crate::socket::{Socket, SocketInfo};
 use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::time::Clock;
 use crate::types::{Cred, Domain, SockType};
 use alloc::collections::BTreeSet;
@@ -12,7 +13,6 @@ use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::cmp::Ordering as CmpOrdering;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A shared reference to a stack's state, as families and sockets hold it.
 pub type StackRef = Arc<StackInner>;

@@ -7,12 +7,12 @@ use crate::addr::{LocalName, SockAddr};
 use crate::buf::SendBuf;
 use crate::family::SockRef;
 use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::types::Cred;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use bytes::BytesMut;
-use core::sync::atomic::{AtomicU32, Ordering};
 
 /// How many records a datagram socket holds from senders it is not connected to
 /// (`net.unix.max_dgram_qlen`).

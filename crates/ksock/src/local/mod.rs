@@ -38,12 +38,12 @@ use crate::family::{Family, OpCtx, SockRef};
 use crate::socket::SocketCore;
 use crate::stack::StackRef;
 use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::types::{Cred, Domain, SockType};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use conn::Conn;
-use core::sync::atomic::{AtomicU32, Ordering};
 use dgram::DgramSock;
 use dgram_box::DgramBox;
 use listener::Backlog;
@@ -76,6 +76,12 @@ impl LocalFamily {
                 autobind: AtomicU32::new(0),
             }),
         }
+    }
+
+    /// How many names are bound in the namespace (listeners, bound sockets, datagram
+    /// receivers), for leak checks.
+    pub fn name_count(&self) -> usize {
+        self.names.map.lock().len()
     }
 
     /// A stream or seqpacket socket, unconnected.

@@ -31,11 +31,11 @@ use crate::opt::{OptVal, Options, SockOpt};
 use crate::stack::StackRef;
 use crate::state::{State, StateCell};
 use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::types::{Cred, Domain, Queues, SockType};
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
 
 /// The largest backlog (`net.core.somaxconn`).
 pub const SOMAXCONN: usize = 4096;

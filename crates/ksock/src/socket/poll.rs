@@ -10,8 +10,8 @@ use crate::errno::{Errno, Result};
 use crate::event::{Events, Upcall, deliver, mask_wants};
 use crate::family::{Deferred, OpCtx, Protocol, SockRef};
 use crate::state::State;
+use crate::sync::atomic::Ordering;
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
 use core::task::{Context, Poll, Waker};
 
 /// Events that end any wait: an error, a hang-up, or the socket being closed.
