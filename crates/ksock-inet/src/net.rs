@@ -465,6 +465,19 @@ impl Net {
         self.caps.ip_mtu()
     }
 
+    /// Whether `ip` is a broadcast address of the interface's IPv4 networks (or
+    /// 255.255.255.255).
+    pub(crate) fn is_broadcast(&self, ip: core::net::IpAddr) -> bool {
+        let core::net::IpAddr::V4(v4) = ip else {
+            return false;
+        };
+        v4.is_broadcast()
+            || self.iface.ip_addrs().iter().any(|c| match c {
+                IpCidr::Ipv4(c) => c.prefix_len() < 31 && c.broadcast() == Some(v4),
+                _ => false,
+            })
+    }
+
     /// Whether `ip` is one of the interface's addresses: one it was given, or any
     /// address of a loopback network it has (`127.0.0.2` with `127.0.0.1/8`, as Linux).
     pub(crate) fn has_addr(&self, ip: core::net::IpAddr) -> bool {

@@ -138,6 +138,9 @@ pub(crate) fn bind_addr(
     if !a.ip().is_unspecified() && !net.has_addr(a.ip()) {
         return Err(cx.fail(Errno::EADDRNOTAVAIL, "no interface has that address"));
     }
+    // The name keeps neither a flow label nor a scope id (Linux's `inet6_getname`
+    // reports 0 for both but on a link-local address bound to a device).
+    let a = SocketAddr::new(a.ip(), a.port());
     let cover = cover_of(a.ip(), v6, v6only);
     let reuse = cx.opts().reuseaddr();
     if a.port() == 0 {
@@ -353,6 +356,13 @@ impl Protocol for TcpSock {
         let (h, state) = self.shared.with(cx, |net, cx| {
             if !net.reaches(to.ip()) || net.source_for(to).is_none() {
                 return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
+            }
+            if net.is_broadcast(to.ip()) {
+                // Linux's `tcp_v4_connect` refuses a broadcast route.
+                return Err(cx.fail(
+                    Errno::ENETUNREACH,
+                    "a broadcast address takes no connections",
+                ));
             }
             let b = match bound {
                 Some(b) => b,

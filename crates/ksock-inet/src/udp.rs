@@ -21,6 +21,11 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::wire::IpListenEndpoint;
 
+/// Why a datagram to a broadcast address is refused (`EACCES`, as Linux without
+/// `SO_BROADCAST`, which ksock does not have).
+const NO_BROADCAST: &str =
+    "sending to a broadcast address needs SO_BROADCAST, which ksock does not offer";
+
 /// Datagrams a socket's queues hold at most, whatever their size.
 const MAX_DATAGRAMS: usize = 512;
 
@@ -160,6 +165,9 @@ impl Protocol for UdpSock {
                 if !net.reaches(to.ip()) {
                     return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
                 }
+                if net.is_broadcast(to.ip()) {
+                    return Err(cx.fail(Errno::EACCES, NO_BROADCAST));
+                }
                 let h = self.ensure_bound(net, cx)?;
                 if let Some(e) = net.entries.get_mut(&h) {
                     e.udp_peer = Some(to_ep(to));
@@ -215,6 +223,9 @@ impl Protocol for UdpSock {
         shared.with(cx, |net, cx| {
             if !net.reaches(dst.ip()) {
                 return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
+            }
+            if net.is_broadcast(dst.ip()) {
+                return Err(cx.fail(Errno::EACCES, NO_BROADCAST));
             }
             if len > Self::max_payload(net, &dst) {
                 return Err(cx.fail(
