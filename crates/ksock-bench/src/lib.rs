@@ -27,6 +27,7 @@ pub mod row;
 pub mod smol;
 pub mod stats;
 pub mod sys;
+pub mod tap;
 pub mod unix;
 pub mod work;
 
@@ -211,6 +212,16 @@ impl Suite {
             "ksock inet family (TCP and UDP on smoltcp over its loopback, Rust API) vs Linux TCP and UDP over 127.0.0.1 (system calls)",
             |o| Ok(inet::rows(o)),
         ));
+        let mut tap = Group::new(
+            "tap",
+            "ksock inet family to the Linux stack over a TAP device vs Linux to Linux over a veth pair (network namespaces; as root; opt-in: --only tap)",
+            |_| match tap::unavailable() {
+                Some(why) => Err(why),
+                None => tap::rows(),
+            },
+        );
+        tap.default_on = false;
+        s.add(tap);
         let mut churn = Group::new(
             "churn",
             "scale and churn: local connections opened and closed in waves, the tables back to empty after each (run by hand: --only churn --runs 1)",
@@ -486,15 +497,16 @@ mod tests {
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "churn", "sweep"
+                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "churn", "sweep"
             ]
         );
         s.replace(Group::new("file", "the file face", |_| Ok(vec![])));
-        s.add(Group::new("tap", "a TAP interface", |_| Ok(vec![])));
+        s.add(Group::new("extra", "one more", |_| Ok(vec![])));
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "churn", "sweep", "tap"
+                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "churn", "sweep",
+                "extra"
             ]
         );
     }

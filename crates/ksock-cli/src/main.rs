@@ -63,6 +63,19 @@ struct MountArgs {
     /// `tshark -r FILE`, Wireshark or `tcpdump -r`).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Give the inet family a Linux TAP interface NAME beside its loopback (made if missing;
+    /// needs CAP_NET_ADMIN). The Linux side of NAME gets its own address, for example
+    /// `ip addr add 10.9.0.1/24 dev NAME && ip link set NAME up`.
+    #[arg(long, value_name = "NAME")]
+    tap: Option<String>,
+    /// ksock's address on the TAP interface, with its prefix (repeatable; IPv4 and IPv6):
+    /// `--addr 10.9.0.2/24 --addr fd00:9::2/64`.
+    #[arg(long = "addr", value_name = "ADDR/PREFIX", value_parser = ksock_cli::parse_cidr,
+          requires = "tap")]
+    addrs: Vec<(std::net::IpAddr, u8)>,
+    /// The default gateway through the TAP interface (one per IP version).
+    #[arg(long = "gateway", value_name = "ADDR", requires = "tap")]
+    gateways: Vec<std::net::IpAddr>,
 }
 
 /// Sends `tracing` events to standard error when `RUST_LOG` or `-v` asks for them;
@@ -88,18 +101,54 @@ fn logging(verbose: u8) -> Result<(), String> {
         .map_err(|e| format!("cannot start logging: {e}"))
 }
 
+/// `ksock ss`'s options, as iproute2's `ss` has them.
 #[derive(Args)]
+#[command(
+    after_help = "FILTER: `state NAME` (repeatable) and `exclude NAME`, with ss's \
+names: established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, \
+close-wait, last-ack, listening, closing, and the groups all, connected, synchronized, \
+bucket, big. Example: ksock ss -t state established"
+)]
 struct SsArgs {
     /// The mounted tree to read [default: /net if a ksock tree is mounted there, else the
     /// one ksock tree in the mount table].
     #[arg(long = "mount", value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Only listening sockets.
+    /// TCP sockets (inet stream).
+    #[arg(short, long)]
+    tcp: bool,
+    /// UDP sockets (inet dgram).
+    #[arg(short, long)]
+    udp: bool,
+    /// Local-family sockets (stream, seqpacket, dgram).
+    #[arg(short = 'x', long)]
+    unix: bool,
+    /// Only listening (and unconnected) sockets.
     #[arg(short, long)]
     listening: bool,
-    /// Show owners as numbers.
+    /// Every socket, listening or not (without -l or -a, listeners are left out, as ss
+    /// does).
+    #[arg(short, long)]
+    all: bool,
+    /// Numeric addresses and ports (ksock never resolves names; accepted for ss's users).
     #[arg(short, long)]
     numeric: bool,
+    /// The process that made each socket: users:(("name",pid=N,fd=N)).
+    #[arg(short, long)]
+    processes: bool,
+    /// The owner's uid and the socket's id: uid:N sk:ID (its directory /net/FAMILY/ID).
+    #[arg(short, long)]
+    extended: bool,
+    /// What the family tells of each socket: TCP's mss, pmtu, rcv_space...; a listener's
+    /// backlog, pending connections and dropped SYNs; UDP's drops.
+    #[arg(short, long)]
+    info: bool,
+    /// One JSON array of objects, with every field (for scripts).
+    #[arg(long)]
+    json: bool,
+    /// A state filter, as ss's: `state established`, `exclude listening`...
+    #[arg(value_name = "FILTER")]
+    filter: Vec<String>,
 }
 
 fn mount(args: MountArgs) -> Result<(), String> {
@@ -129,8 +178,13 @@ fn mount(args: MountArgs) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
     let stack = ksock::Stack::new();
+    let tap = match &args.tap {
+        Some(name) => Some(ksock_cli::tap_config(name, &args.addrs, &args.gateways)?),
+        None => None,
+    };
     let inet = ksock_inet::Options {
         pcap: args.pcap.clone(),
+        tap,
     };
     ksock_inet::install_with(&stack, &inet)
         .map_err(|e| format!("cannot start the inet family: {e}"))?;
@@ -221,12 +275,36 @@ fn ss_dir(named: Option<PathBuf>) -> Result<PathBuf, String> {
 }
 
 fn ss(args: SsArgs) -> Result<(), String> {
+    let states = match ss::parse_filter(&args.filter) {
+        Ok(s) => s,
+        // A usage error: clap's message and exit status (2).
+        Err(e) => clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n")).exit(),
+    };
+    let _ = args.numeric;
+    let opts = ss::Options {
+        tcp: args.tcp,
+        udp: args.udp,
+        unix: args.unix,
+        listening: args.listening,
+        all: args.all,
+        processes: args.processes,
+        extended: args.extended,
+        info: args.info,
+        states,
+    };
     let dir = ss_dir(args.dir)?;
-    let mut rows = ss::collect(&dir).map_err(|e| e.to_string())?;
-    if args.listening {
-        rows.retain(|r| r.status.state == "listening");
+    let mut rows = opts.select(ss::collect(&dir).map_err(|e| e.to_string())?);
+    if args.info || args.json {
+        ss::attach_details(&mut rows, &dir);
     }
-    print!("{}", ss::render(&rows, !args.numeric));
+    if args.processes || args.json {
+        ss::attach_processes(&mut rows, Some(&dir));
+    }
+    if args.json {
+        print!("{}", ss::render_json(&rows));
+    } else {
+        print!("{}", ss::render(&rows, &opts));
+    }
     Ok(())
 }
 

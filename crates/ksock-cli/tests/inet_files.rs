@@ -74,7 +74,7 @@ fn table_rows(net: &Net) -> Vec<Vec<String>> {
         lines.next(),
         Some(
             "id type state local remote recvq sendq backlog pending owner nonblock peer_uid \
-             peer_pid proto_state"
+             peer_pid proto_state pid"
         ),
         "{text}"
     );
@@ -615,11 +615,11 @@ print(text(f"{N}/addrs"), end="")
     finish(net);
 }
 
-/// Reads the rows of `ksock ss -n --mount ROOT`, split into columns.
+/// Reads the rows of `ksock ss -a -e --mount ROOT`, split into columns.
 fn ss_rows(net: &Net) -> Vec<Vec<String>> {
     let out = wait_out(
         common::ksock()
-            .args(["ss", "-n", "--mount"])
+            .args(["ss", "-a", "-e", "--mount"])
             .arg(&net.root)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -709,8 +709,10 @@ sys.stdin.read()
     let ust = status(uid);
     assert_eq!(get(&ust, "drops"), "0");
     assert!(!ust.iter().any(|(k, _)| k == "tcp_state"), "{ust:?}");
-    // The table's last column is each socket's proto_state.
+    // The table's last columns are each socket's proto_state and the process that made it
+    // (the holder, which also accepted the connection).
     let rows = table_rows(&net);
+    let hp = holder.id().to_string();
     let want = |id: &str, rest: &[&str]| -> Vec<String> {
         std::iter::once(id)
             .chain(rest.iter().copied())
@@ -740,7 +742,8 @@ sys.stdin.read()
                     "off",
                     "-",
                     "-",
-                    "LISTEN"
+                    "LISTEN",
+                    &hp
                 ]
             ),
             want(
@@ -758,7 +761,8 @@ sys.stdin.read()
                     "off",
                     "-",
                     "-",
-                    "ESTABLISHED"
+                    "ESTABLISHED",
+                    &hp
                 ]
             ),
             want(
@@ -776,33 +780,46 @@ sys.stdin.read()
                     "off",
                     "-",
                     "-",
-                    "ESTABLISHED"
+                    "ESTABLISHED",
+                    &hp
                 ]
             ),
             want(
                 uid,
                 &[
-                    "dgram", "bound", &p, "-", "0", "0", "0", "0", "0", "off", "-", "-", "-"
+                    "dgram", "bound", &p, "-", "0", "0", "0", "0", "0", "off", "-", "-", "-", &hp
                 ]
             ),
         ]
     );
     // ksock ss in ss's words: a listener's Recv-Q and Send-Q are its pending connections
-    // and its backlog.
+    // and its backlog; no peer is the any address; -e adds the owner and the id.
     let ss = ss_rows(&net);
+    let ext = |id: &str, rest: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+        v.extend(["uid:0".to_string(), format!("sk:{id}")]);
+        v
+    };
     assert_eq!(
         ss,
         [
-            want(
-                "ID",
-                &[
-                    "Family", "Type", "State", "Recv-Q", "Send-Q", "Local", "Remote", "Owner"
-                ]
-            ),
-            want(lid, &["inet", "stream", "LISTEN", "0", "5", &l, "-", "0"]),
-            want(cid, &["inet", "stream", "ESTAB", "0", "0", &c, &l, "0"]),
-            want(aid, &["inet", "stream", "ESTAB", "5", "0", &l, &c, "0"]),
-            want(uid, &["inet", "dgram", "bound", "0", "0", &p, "-", "0"]),
+            [
+                "Netid",
+                "State",
+                "Recv-Q",
+                "Send-Q",
+                "Local",
+                "Address:Port",
+                "Peer",
+                "Address:Port",
+                "Process"
+            ]
+            .map(String::from)
+            .to_vec(),
+            ext(lid, &["tcp", "LISTEN", "0", "5", &l, "0.0.0.0:*"]),
+            ext(cid, &["tcp", "ESTAB", "0", "0", &c, &l]),
+            ext(aid, &["tcp", "ESTAB", "5", "0", &l, &c]),
+            ext(uid, &["udp", "UNCONN", "0", "0", &p, "0.0.0.0:*"]),
         ]
     );
     assert_eq!(release(holder, "holder"), "");
@@ -1003,5 +1020,49 @@ sys.stdin.read()
     assert_eq!(fs::read_to_string(inet(&net).join("addrs")).unwrap(), "");
     drop(stdin);
     assert_eq!(wait_out(holder, "holder").ok(), "");
+    finish(net);
+}
+
+#[test]
+fn tcp_and_udp_buffers_count_against_the_users_buffered_bytes() {
+    // smoltcp allocates a connection's buffers whole, so each end charges both (208 KiB
+    // each at the default sizes) to its user when it is set up. 2 MiB holds two connections
+    // with both ends; the third connect is ENOBUFS, and so is a UDP bind (its two buffers
+    // cost as much); closing one connection frees room.
+    let net = Net::mount_with(&["--max-buffered-per-user", "2M"]);
+    let out = net.py(&py(r#"
+l, lid = sock("stream")
+ctl(l, "bind 127.0.0.1:0 && listen 8")
+laddr = text(f"{N}/{lid}/local").strip()
+held = []
+for i in range(2):
+    c, cid = sock("stream")
+    ctl(c, f"connect {laddr}")
+    a = os.open(f"{N}/{lid}/listen", os.O_RDWR)
+    held.append((c, cid, a))
+c3, cid3 = sock("stream")
+print(errno_of(ctl, c3, f"connect {laddr}"))
+print(text(f"{N}/{cid3}/err").replace(laddr, "L"), end="")
+u, uid = sock("dgram")
+print(errno_of(ctl, u, "bind 127.0.0.1:0"))
+# One connection closed: both its ends' buffers come back, and the third connect goes.
+c, cid, a = held.pop()
+os.close(a)
+ctl(c, "hangup")
+for _ in range(500):
+    r = errno_of(ctl, c3, f"connect {laddr}")
+    if r != "ENOBUFS":
+        break
+    time.sleep(0.01)
+print(r, status(cid3)["tcp_state"])
+"#));
+    assert_eq!(
+        out.ok(),
+        "ENOBUFS\n\
+         ENOBUFS: connect \"L\": No buffer space available (the user's buffered-bytes limit \
+         leaves no room for this socket's buffers)\n\
+         ENOBUFS\n\
+         OK ESTABLISHED\n"
+    );
     finish(net);
 }

@@ -130,8 +130,9 @@ dirs = sorted(int(n) for n in os.listdir(N) if n.isdigit())
 print(len(listed), listed == dirs, rest == b"")
 row = [l for l in lines[1:] if l.split()[0] == sid][0].split()
 print(row[1:11])
-# A listener's peer credentials are its own, as Linux's SO_PEERCRED says.
-print(row[11:13] == ["0", str(os.getpid())], row[13:])
+# A listener's peer credentials are its own, as Linux's SO_PEERCRED says; no TCP state;
+# and this process made it.
+print(row[11:13] == ["0", str(os.getpid())], row[13], row[14:] == [str(os.getpid())])
 # Everybody may read it (it shows no data), as /proc/net/unix.
 child = subprocess.run([sys.executable, "-c", f"""
 import os
@@ -144,10 +145,10 @@ print(child.stderr, end="")
     assert_eq!(
         out.ok(),
         "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid \
-         proto_state\n\
+         proto_state pid\n\
          301 True True\n\
          ['seqpacket', 'listening', 'tabled', '-', '0', '0', '7', '0', '0', 'off']\n\
-         True ['-']\n\
+         True - True\n\
          302\n"
     );
     net.finish();
@@ -175,7 +176,7 @@ time.sleep(600)
         grep '^[0-9]' /tmp/ls.$$ | sort > /tmp/ls-ids.$$
         tail -n +2 $N/table | cut -d' ' -f1 | sort > /tmp/table-ids.$$
         cmp /tmp/ls-ids.$$ /tmp/table-ids.$$ && echo same
-        $KSOCK ss --mount $ROOT | wc -l
+        $KSOCK ss -a --mount $ROOT | wc -l
         rm /tmp/ls.$$ /tmp/ls-ids.$$ /tmp/table-ids.$$
         "#);
     assert_eq!(
@@ -217,7 +218,7 @@ time.sleep(600)
     );
     let sid = common::read_line(&mut holder).trim().to_string();
     let script = format!(
-        "set -e\n{ONLY_THIS_TREE}\n$KSOCK ss -n\necho --\numount -l \"$ROOT\"\n\
+        "set -e\n{ONLY_THIS_TREE}\n$KSOCK ss -l -e\necho --\numount -l \"$ROOT\"\n\
          $KSOCK ss 2>&1 || echo \"exit $?\"\n"
     );
     let out = net.sh(&format!(
@@ -234,15 +235,14 @@ time.sleep(600)
     assert_eq!(
         rows[1],
         [
-            sid.as_str(),
-            "local",
-            "seqpacket",
-            "listening",
+            "u_seq",
+            "LISTEN",
             "0",
             "128",
             "found",
-            "-",
-            "0"
+            "*",
+            "uid:0",
+            &format!("sk:{sid}")
         ]
     );
     assert!(

@@ -100,3 +100,49 @@ fn rust_log_selects_and_nothing_is_logged_without_it() {
     assert_eq!(log.lines().count(), 1, "only the banner: {log}");
     quiet.finish();
 }
+
+#[test]
+fn a_syn_dropped_for_a_full_backlog_is_logged() {
+    let net = Net::mount_with(&["-v"]);
+    // A backlog of 1 that one connection fills: the second client's SYN is dropped (its
+    // connect goes on, EINPROGRESS, and the listener counts the drop).
+    let out = net.py(r#"
+N = os.environ["ROOT"] + "/inet"
+def sock(t="stream"):
+    f = os.open(f"{N}/{t}", os.O_RDWR)
+    return f, os.read(f, 32).decode()
+def status(sid):
+    return dict(l.split(" ", 1) for l in open(f"{N}/{sid}/status").read().splitlines())
+l, lid = sock()
+os.write(l, b"bind 127.0.0.1:0 && listen 1")
+at = open(f"{N}/{lid}/local").read().strip()
+first, _ = sock()
+os.write(first, f"connect {at}".encode())
+second, sid = sock("stream:nonblock")
+try:
+    os.write(second, f"connect {at}".encode())
+except OSError as e:
+    print(errno.errorcode[e.errno], status(sid)["tcp_state"])
+print(status(lid)["syn_dropped"] != "0", lid, at.rsplit(":", 1)[1])
+"#);
+    let text = out.ok();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("EINPROGRESS SYN_SENT"), "{text}");
+    let last: Vec<&str> = lines.next().expect("a second line").split(' ').collect();
+    let [dropped, lid, port] = last[..] else {
+        panic!("{text}")
+    };
+    assert_eq!(dropped, "True", "{text}");
+    has(
+        &net.log(),
+        &[
+            "SYN dropped",
+            "backlog is full",
+            &format!("listener={lid} "),
+            &format!("port={port} "),
+            "backlog=1",
+            "from=127.0.0.1:",
+        ],
+    );
+    net.finish();
+}

@@ -669,63 +669,87 @@ s, sid = sock()
 ctl(s, "bind shown && listen 5")
 c, cid = sock()
 ctl(c, "connect shown")
-os.write(os.open(f"{N}/{cid}/data", os.O_RDWR), b"12345")
-print(sid, cid, flush=True)
+d = os.open(f"{N}/{cid}/data", os.O_RDWR)
+os.write(d, b"12345")
+print(sid, cid, d, flush=True)
 time.sleep(600)
 "#,
     );
     let mut holder = holder;
-    common::read_line(&mut holder);
-    let ss = common::wait_out(
-        common::ksock()
-            .args(["ss", "-n", "--mount"])
-            .arg(&net.root)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-        "ss",
-    );
-    let text = ss.ok().to_string();
-    let lines: Vec<Vec<&str>> = text
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let line = common::read_line(&mut holder);
+    let [sid, cid, fd] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("{line}")
+    };
+    let ss = |args: &[&str]| -> Vec<Vec<String>> {
+        let out = common::wait_out(
+            common::ksock()
+                .arg("ss")
+                .args(args)
+                .arg("--mount")
+                .arg(&net.root)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            "ss",
+        );
+        out.ok()
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect()
+    };
+    // Every socket, with its owner and id (-e) and its process (-p).
+    let lines = ss(&["-a", "-n", "-e", "-p"]);
     assert_eq!(
         lines[0],
         [
-            "ID", "Family", "Type", "State", "Recv-Q", "Send-Q", "Local", "Remote", "Owner"
+            "Netid",
+            "State",
+            "Recv-Q",
+            "Send-Q",
+            "Local",
+            "Address:Port",
+            "Peer",
+            "Address:Port",
+            "Process"
         ]
     );
-    let ids = net.socket_ids();
+    let pid = holder.id();
+    // A listener's Recv-Q and Send-Q are its pending connections and its backlog. Its ctl
+    // is the factory's handle, which names no socket: no fd.
     assert_eq!(
         lines[1],
         [
-            &ids[0].to_string(),
-            "local",
-            "seqpacket",
-            "listening",
-            "1",
-            "5",
-            "shown",
-            "-",
-            "0"
+            "u_seq".to_string(),
+            "LISTEN".into(),
+            "1".into(),
+            "5".into(),
+            "shown".into(),
+            "*".into(),
+            format!("users:((\"python3\",pid={pid}))"),
+            "uid:0".into(),
+            format!("sk:{sid}"),
         ]
     );
     assert_eq!(
         lines[2],
         [
-            &ids[1].to_string(),
-            "local",
-            "seqpacket",
-            "connected",
-            "0",
-            "5",
-            "-",
-            "shown",
-            "0"
+            "u_seq".to_string(),
+            "ESTAB".into(),
+            "0".into(),
+            "5".into(),
+            "*".into(),
+            "shown".into(),
+            format!("users:((\"python3\",pid={pid},fd={fd}))"),
+            "uid:0".into(),
+            format!("sk:{cid}"),
         ]
     );
+    assert_eq!(lines.len(), 3);
+    // Without -a, as ss: no listener.
+    let lines = ss(&[]);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], ["u_seq", "ESTAB", "0", "5", "*", "shown"]);
     holder.kill().unwrap();
     holder.wait().unwrap();
     net.finish();

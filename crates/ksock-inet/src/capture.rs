@@ -36,6 +36,9 @@ pub trait CaptureSink: Send {
 /// The longest part of a frame kept (libpcap's and Wireshark's default snapshot length).
 pub const SNAPLEN: u32 = 262_144;
 
+/// `LINKTYPE_ETHERNET`: each record is an Ethernet frame.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+
 /// `LINKTYPE_RAW`: each record is an IPv4 or IPv6 packet.
 pub const LINKTYPE_RAW: u32 = 101;
 
@@ -66,8 +69,8 @@ pub fn record_header(secs: u32, micros: u32, len: usize) -> [u8; 16] {
 pub struct Capture {
     inner: Box<dyn Link>,
     sink: Box<dyn CaptureSink>,
-    /// Whether received frames are recorded too (a link to the outside).
-    rx: bool,
+    /// The pcap link type: the link's medium.
+    linktype: u32,
     started: bool,
     failed: bool,
     frames: u64,
@@ -75,14 +78,17 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Captures what goes through `inner` into `sink`: frames sent, and received ones too
-    /// unless `inner` is the loopback.
-    pub fn new(mut inner: Box<dyn Link>, sink: Box<dyn CaptureSink>) -> Capture {
-        let rx = inner.loopback().is_none();
+    /// Captures what goes through `inner` into `sink`: frames sent, and received ones but
+    /// those the link looped back (recorded when sent).
+    pub fn new(inner: Box<dyn Link>, sink: Box<dyn CaptureSink>) -> Capture {
+        let linktype = match inner.capabilities().medium {
+            smoltcp::phy::Medium::Ethernet => LINKTYPE_ETHERNET,
+            _ => LINKTYPE_RAW,
+        };
         Capture {
             inner,
             sink,
-            rx,
+            linktype,
             started: false,
             failed: false,
             frames: 0,
@@ -106,7 +112,7 @@ impl Capture {
         }
         if !self.started {
             self.started = true;
-            if !self.sink.write(&file_header(LINKTYPE_RAW)) {
+            if !self.sink.write(&file_header(self.linktype)) {
                 self.failed = true;
                 return;
             }
@@ -141,7 +147,7 @@ impl Link for Capture {
     fn recv(&mut self, now: Instant) -> Option<Vec<u8>> {
         match self.inner.recv(now) {
             Some(f) => {
-                if self.rx {
+                if !self.inner.looped() {
                     self.record(now, &f);
                 }
                 Some(f)
@@ -169,6 +175,22 @@ impl Link for Capture {
 
     fn loopback(&mut self) -> Option<&mut Loopback> {
         self.inner.loopback()
+    }
+
+    fn looped(&self) -> bool {
+        self.inner.looped()
+    }
+
+    fn hardware_addr(&self) -> Option<[u8; 6]> {
+        self.inner.hardware_addr()
+    }
+
+    fn down(&self, now: Instant) -> bool {
+        self.inner.down(now)
+    }
+
+    fn through_device(&self, ip: core::net::IpAddr) -> bool {
+        self.inner.through_device(ip)
     }
 }
 

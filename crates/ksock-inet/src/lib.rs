@@ -39,11 +39,16 @@ pub mod link;
 mod net;
 pub mod opts;
 pub mod ports;
+#[cfg(feature = "std")]
+pub mod tap;
 mod tcp;
+mod trace;
 mod udp;
 
 pub use link::{DeviceLink, Link, Loopback};
 pub use net::{CONNECT_TIMEOUT, Stats};
+/// The smoltcp this family is built on (for its address types and `phy::Device`).
+pub use smoltcp;
 pub use tcp::TcpSock;
 pub use udp::UdpSock;
 
@@ -135,13 +140,24 @@ impl InetFamily {
 
     /// The family for `stack` over `link` with `addrs` (a kernel's device).
     pub fn with_link(stack: &Stack, link: Box<dyn Link>, addrs: &[IpCidr]) -> Arc<InetFamily> {
+        Self::with_link_routes(stack, link, addrs, &[])
+    }
+
+    /// [`with_link`](Self::with_link) with default routes through `gateways` (an IPv4
+    /// and an IPv6 one at most).
+    pub fn with_link_routes(
+        stack: &Stack,
+        link: Box<dyn Link>,
+        addrs: &[IpCidr],
+        gateways: &[IpAddress],
+    ) -> Arc<InetFamily> {
         let inner = stack.inner();
         let now = net::instant(inner.now().unwrap_or(0));
         // Initial sequence numbers come from this seed: vary it per stack.
         let seed = inner.now().unwrap_or(0) ^ (Arc::as_ptr(inner) as usize as u64).rotate_left(17);
         Arc::new(InetFamily {
             shared: Arc::new(Shared {
-                net: Mutex::new(Net::new(link, addrs, seed, now)),
+                net: Mutex::new(Net::new(link, addrs, gateways, seed, now)),
                 stack: Arc::downgrade(inner),
             }),
         })
@@ -164,6 +180,12 @@ impl InetFamily {
     /// connections still finishing their close), for leak checks.
     pub fn socket_count(&self) -> usize {
         self.shared.peek(|n| n.socket_count())
+    }
+
+    /// How many ended TCP sockets are kept for their buffers, to be reused by the next
+    /// connections (a few at most).
+    pub fn spare_count(&self) -> usize {
+        self.shared.peek(|n| n.spare_count())
     }
 
     /// Each smoltcp socket's role and TCP state (`conn ESTAB`, `orphan FIN-WAIT-1`...), for
@@ -278,15 +300,46 @@ pub fn install(stack: &Stack) -> std::io::Result<Arc<InetFamily>> {
 #[cfg(feature = "std")]
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Write every frame of the loopback to this file in the pcap format (see
-    /// [`capture`]).
+    /// Write every frame of the interface (the loopback's, and the TAP's if there is one)
+    /// to this file in the pcap format (see [`capture`]).
     pub pcap: Option<std::path::PathBuf>,
+    /// A TAP interface beside the loopback (see [`tap`]).
+    pub tap: Option<tap::TapConfig>,
 }
 
 /// [`install`] with `opts`: a capture file (created, or truncated) if one is named.
 #[cfg(feature = "std")]
 pub fn install_with(stack: &Stack, opts: &Options) -> std::io::Result<Arc<InetFamily>> {
-    let mut link: Box<dyn Link> = Box::new(Loopback::new());
+    let mut addrs: Vec<IpCidr> = Vec::new();
+    let mut gateways: Vec<IpAddress> = Vec::new();
+    // The family, once made, for the TAP reader to run the interface.
+    let family: Arc<Mutex<Option<Weak<Shared>>>> = Arc::new(Mutex::new(None));
+    let mut link: Box<dyn Link> = match &opts.tap {
+        None => Box::new(Loopback::new()),
+        Some(cfg) => {
+            let mut t = tap::TapLink::open(cfg)?;
+            let mac = t.hardware_addr().unwrap_or_default();
+            // The TAP's own addresses first: smoltcp picks a source among them in order.
+            addrs.extend(cfg.addrs.iter().copied());
+            addrs.push(tap::link_local(mac));
+            gateways.extend(cfg.gateways.iter().map(|g| addr::to_ip(*g)));
+            let cell = family.clone();
+            t.start(move || {
+                let shared = cell.lock().as_ref().map(Weak::upgrade);
+                match shared {
+                    // Not made yet: the frame waits.
+                    None => true,
+                    Some(None) => false,
+                    Some(Some(s)) => {
+                        s.drive(false);
+                        true
+                    }
+                }
+            })?;
+            Box::new(t)
+        }
+    };
+    addrs.extend(loopback_addrs());
     if let Some(path) = &opts.pcap {
         let file = capture::PcapFile::create(path).map_err(|e| {
             std::io::Error::new(e.kind(), alloc::format!("{}: {e}", path.display()))
@@ -296,7 +349,9 @@ pub fn install_with(stack: &Stack, opts: &Options) -> std::io::Result<Arc<InetFa
     if stack.inner().now().is_none() {
         ksock::time::ThreadClock::start(stack)?;
     }
-    let f = InetFamily::with_link(stack, link, &loopback_addrs());
+    let f = InetFamily::with_link_routes(stack, link, &addrs, &gateways);
+    *family.lock() = Some(Arc::downgrade(&f.shared));
+    f.poll();
     stack
         .register_family(f.clone())
         .map_err(|e| std::io::Error::from_raw_os_error(e.raw()))?;

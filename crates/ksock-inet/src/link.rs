@@ -32,6 +32,31 @@ pub trait Link: Send {
         drop(frame);
     }
 
+    /// Whether the frame [`recv`](Link::recv) last returned is one this link was given to
+    /// send (looped back): a capture has recorded it already.
+    fn looped(&self) -> bool {
+        false
+    }
+
+    /// Whether the link has been down (its device refusing frames) long enough that
+    /// connections through it should fail (`ENETDOWN`) rather than retransmit forever.
+    fn down(&self, now: Instant) -> bool {
+        let _ = now;
+        false
+    }
+
+    /// Whether `ip` is reached through the part of the link that [`down`](Link::down)
+    /// speaks of (for a TAP link: anything but the loopback networks).
+    fn through_device(&self, ip: core::net::IpAddr) -> bool {
+        let _ = ip;
+        true
+    }
+
+    /// The link's Ethernet address, for a link of medium `Ethernet`.
+    fn hardware_addr(&self) -> Option<[u8; 6]> {
+        None
+    }
+
     /// The link as the in-process loopback, if it is one (for tests that step it).
     fn loopback(&mut self) -> Option<&mut Loopback> {
         None
@@ -146,6 +171,10 @@ impl Link for Loopback {
         if self.spare.len() < SPARE {
             self.spare.push(frame);
         }
+    }
+
+    fn looped(&self) -> bool {
+        true
     }
 
     fn loopback(&mut self) -> Option<&mut Loopback> {

@@ -49,6 +49,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::task::Waker;
+use ksock::account::{Account, Charge};
 use ksock::errno::Errno;
 use ksock::family::Deferred;
 use ksock::sync::Mutex;
@@ -109,6 +110,11 @@ pub(crate) struct Entry {
     pub udp_peer: Option<IpEndpoint>,
     /// UDP: datagrams dropped for a full receive queue.
     pub drops: u64,
+    /// Aborted because the link it goes through is down (`ENETDOWN`).
+    pub netdown: bool,
+    /// Its smoltcp buffers, charged whole to the owner's account (smoltcp allocates them
+    /// when the socket is made); credited back when the socket is freed.
+    _charge: Option<Charge>,
 }
 
 /// A listener's accept queue.
@@ -123,8 +129,11 @@ pub(crate) struct Listener {
     pub ready: VecDeque<SocketHandle>,
     /// How connections are set up.
     pub setup: Setup,
-    /// SYNs dropped because the queue was full.
+    /// SYNs dropped because the queue was full (or the account could not pay for a
+    /// connection's buffers).
     pub overflows: u64,
+    /// The listener's account: each connection it admits charges its buffers to it.
+    pub account: Option<Arc<Account>>,
 }
 
 /// How a new smoltcp TCP socket is set up (from the socket's options).
@@ -139,6 +148,10 @@ pub(crate) struct Setup {
     pub hops: crate::opts::Hops,
 }
 
+/// Why a connection failed with `ENETDOWN`.
+pub(crate) const NETDOWN: &str =
+    "the network interface it goes through is down: its device refuses frames";
+
 /// How long an unanswered connect or an unacknowledged close goes on.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(127);
 
@@ -150,12 +163,24 @@ fn tsval() -> u32 {
     TS_MS.load(Ordering::Relaxed)
 }
 
+/// Ended TCP sockets kept for reuse: their buffers (208 KiB each at the default sizes)
+/// cost a page fault per page and a `memset` to allocate afresh, which was most of the
+/// cost of a connection's set-up. At most this many, so at most a few MiB, belong to nobody.
+const SPARE_MAX: usize = 8;
+
 impl Setup {
-    /// A socket for a connection with a peer of IPv4 (`v4`) or IPv6.
-    pub(crate) fn socket(&self, v4: bool) -> tcp::Socket<'static> {
+    /// A new socket for a connection with a peer of IPv4 (`v4`) or IPv6.
+    fn socket(&self, v4: bool) -> tcp::Socket<'static> {
         let rx = tcp::SocketBuffer::new(alloc::vec![0u8; self.rcvbuf]);
         let tx = tcp::SocketBuffer::new(alloc::vec![0u8; self.sndbuf]);
         let mut s = tcp::Socket::new(rx, tx);
+        self.configure(&mut s, v4);
+        s
+    }
+
+    /// Sets a socket up for a connection as these settings say (all of them: a reused
+    /// socket keeps its last owner's).
+    fn configure(&self, s: &mut tcp::Socket<'static>, v4: bool) {
         s.set_nagle_enabled(!self.nodelay);
         // Acknowledge at once: a delayed ACK stalls request/response traffic.
         s.set_ack_delay(None);
@@ -165,7 +190,6 @@ impl Setup {
         s.set_hop_limit(self.hops.for_peer(v4));
         s.set_congestion_control(tcp::CongestionControl::Reno);
         s.set_tsval_generator(Some(tsval));
-        s
     }
 }
 
@@ -219,6 +243,8 @@ pub(crate) struct Net {
     timer: Option<u64>,
     /// Counters.
     pub stats: Stats,
+    /// TCP sockets of ended connections kept for their buffers (see [`Net::tcp_socket`]).
+    spare: Vec<tcp::Socket<'static>>,
 }
 
 /// Interface counters.
@@ -226,6 +252,9 @@ pub(crate) struct Net {
 pub struct Stats {
     /// Frames received.
     pub frames_in: u64,
+    /// Received Ethernet frames that carry neither IPv4, IPv6 nor ARP, or are cut short
+    /// (dropped before smoltcp sees them).
+    pub frames_bad: u64,
     /// SYNs dropped because a listener's queue was full.
     pub syn_dropped: u64,
     /// UDP datagrams dropped for a full receive queue.
@@ -366,10 +395,22 @@ fn port_unreachable(frame: &[u8]) -> Option<(IpEndpoint, IpEndpoint)> {
 }
 
 impl Net {
-    /// An interface over `link` with `addrs`.
-    pub(crate) fn new(mut link: Box<dyn Link>, addrs: &[IpCidr], seed: u64, now: Instant) -> Net {
+    /// An interface over `link` with `addrs` and default routes through `gateways`.
+    pub(crate) fn new(
+        mut link: Box<dyn Link>,
+        addrs: &[IpCidr],
+        gateways: &[IpAddress],
+        seed: u64,
+        now: Instant,
+    ) -> Net {
         let caps = link.capabilities();
-        let mut config = Config::new(HardwareAddress::Ip);
+        let hw = match (caps.medium, link.hardware_addr()) {
+            (smoltcp::phy::Medium::Ethernet, Some(mac)) => {
+                HardwareAddress::Ethernet(smoltcp::wire::EthernetAddress(mac))
+            }
+            _ => HardwareAddress::Ip,
+        };
+        let mut config = Config::new(hw);
         config.random_seed = seed;
         let mut port = Port {
             staged: None,
@@ -383,6 +424,12 @@ impl Net {
                 let _ = a.push(*c);
             }
         });
+        for g in gateways {
+            let _ = match g {
+                IpAddress::Ipv4(g) => iface.routes_mut().add_default_ipv4_route(*g).map(drop),
+                IpAddress::Ipv6(g) => iface.routes_mut().add_default_ipv6_route(*g).map(drop),
+            };
+        }
         // The in-process loopback carries only what this interface sent: every address of
         // its loopback networks is the interface's own (Linux's `lo` owns all of
         // 127.0.0.0/8, not just 127.0.0.1), which smoltcp allows only as "any IP".
@@ -404,6 +451,7 @@ impl Net {
             now,
             timer: None,
             stats: Stats::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -414,7 +462,20 @@ impl Net {
 
     /// The largest IP packet the link carries.
     pub(crate) fn mtu(&self) -> usize {
-        self.caps.max_transmission_unit
+        self.caps.ip_mtu()
+    }
+
+    /// Whether `ip` is a broadcast address of the interface's IPv4 networks (or
+    /// 255.255.255.255).
+    pub(crate) fn is_broadcast(&self, ip: core::net::IpAddr) -> bool {
+        let core::net::IpAddr::V4(v4) = ip else {
+            return false;
+        };
+        v4.is_broadcast()
+            || self.iface.ip_addrs().iter().any(|c| match c {
+                IpCidr::Ipv4(c) => c.prefix_len() < 31 && c.broadcast() == Some(v4),
+                _ => false,
+            })
     }
 
     /// Whether `ip` is one of the interface's addresses: one it was given, or any
@@ -452,8 +513,15 @@ impl Net {
         (rx, tx)
     }
 
-    fn entry(owner: Owner, rx: Waker, tx: Waker, bind: Option<(Proto, u16, BindId)>) -> Entry {
+    fn entry(
+        owner: Owner,
+        rx: Waker,
+        tx: Waker,
+        bind: Option<(Proto, u16, BindId)>,
+        charge: Option<Charge>,
+    ) -> Entry {
         Entry {
+            _charge: charge,
             owner,
             rx,
             tx,
@@ -461,6 +529,7 @@ impl Net {
             tuple: None,
             connecting: false,
             aborting: false,
+            netdown: false,
             rst: false,
             error: None,
             ended: false,
@@ -480,13 +549,15 @@ impl Net {
         s: tcp::Socket<'static>,
         owner: Owner,
         bind: Option<(Proto, u16, BindId)>,
+        charge: Option<Charge>,
     ) -> SocketHandle {
         let h = self.sockets.add(s);
         let (rx, tx) = self.wakers(h);
         let s = self.sockets.get_mut::<tcp::Socket>(h);
         s.register_recv_waker(&rx);
         s.register_send_waker(&tx);
-        self.entries.insert(h, Self::entry(owner, rx, tx, bind));
+        self.entries
+            .insert(h, Self::entry(owner, rx, tx, bind, charge));
         h
     }
 
@@ -496,6 +567,7 @@ impl Net {
         s: udp::Socket<'static>,
         owner: Owner,
         bind: (Proto, u16, BindId),
+        charge: Option<Charge>,
     ) -> SocketHandle {
         let port = s.endpoint().port;
         let h = self.sockets.add(s);
@@ -504,7 +576,7 @@ impl Net {
         s.register_recv_waker(&rx);
         s.register_send_waker(&tx);
         self.entries
-            .insert(h, Self::entry(owner, rx, tx, Some(bind)));
+            .insert(h, Self::entry(owner, rx, tx, Some(bind), charge));
         self.udp_ports.entry(port).or_default().push(h);
         h
     }
@@ -519,6 +591,30 @@ impl Net {
             e.tuple = Some((l, r));
         }
         self.tuples.insert((l, r), h);
+    }
+
+    /// How many ended TCP sockets are kept for reuse.
+    pub(crate) fn spare_count(&self) -> usize {
+        self.spare.len()
+    }
+
+    /// A TCP socket for a new connection (a connect, or a SYN a listener admits) set up as
+    /// `setup` says, for a peer of IPv4 (`v4`) or IPv6: a spare one with buffers of the
+    /// right sizes if there is one, else a new one. smoltcp starts every `connect` and
+    /// `listen` from a clean state (its `reset` empties the buffers, whose old bytes can
+    /// never be read again), so only the settings need applying.
+    pub(crate) fn tcp_socket(&mut self, setup: &Setup, v4: bool) -> tcp::Socket<'static> {
+        let fits = |s: &tcp::Socket<'static>| {
+            s.recv_capacity() == setup.rcvbuf && s.send_capacity() == setup.sndbuf
+        };
+        match self.spare.iter().rposition(fits) {
+            Some(i) => {
+                let mut s = self.spare.swap_remove(i);
+                setup.configure(&mut s, v4);
+                s
+            }
+            None => setup.socket(v4),
+        }
     }
 
     /// Removes a smoltcp socket and everything about it: its binding, index entries, its
@@ -550,7 +646,15 @@ impl Net {
                 }
             }
         }
-        self.sockets.remove(h);
+        if let smoltcp::socket::Socket::Tcp(mut s) = self.sockets.remove(h)
+            && matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait)
+            && self.spare.len() < SPARE_MAX
+        {
+            // Its wakers are this handle's, which may soon name another socket.
+            s.register_recv_waker(Waker::noop());
+            s.register_send_waker(Waker::noop());
+            self.spare.push(s);
+        }
     }
 
     /// Adds a listener's queue.
@@ -614,6 +718,40 @@ impl Net {
         }
     }
 
+    /// The link has been down a while: every TCP connection through it that is waiting on
+    /// its peer (data or a FIN unacknowledged, a handshake) is aborted, to fail with
+    /// `ENETDOWN`. Returns whether any was.
+    fn fail_link_down(&mut self) -> bool {
+        let mut any = false;
+        for (h, e) in self.entries.iter_mut() {
+            if e.netdown || e.ended || matches!(e.owner, Owner::Udp(_)) {
+                continue;
+            }
+            let s = self.sockets.get_mut::<tcp::Socket>(*h);
+            let Some(r) = s.remote_endpoint() else {
+                continue;
+            };
+            if !self.link.through_device(from_ip(r.addr)) {
+                continue;
+            }
+            let waiting = s.send_queue() > 0
+                || !matches!(
+                    s.state(),
+                    tcp::State::Established | tcp::State::CloseWait | tcp::State::FinWait2
+                )
+                || e.connecting;
+            if waiting && s.state() != tcp::State::Closed {
+                s.abort();
+                e.netdown = true;
+                if matches!(e.owner, Owner::Orphan) {
+                    e.aborting = true;
+                }
+                any = true;
+            }
+        }
+        any
+    }
+
     /// Data for a connection whose socket has closed: nobody will read it, so the
     /// connection is aborted with a reset (RFC 1122, as Linux's `tcp_rcv_state_process`
     /// does for data after `close`) and the data dropped. Returns whether it was.
@@ -635,6 +773,26 @@ impl Net {
 
     /// Looks at a received frame before smoltcp does.
     fn inspect(&mut self, frame: &[u8]) -> Verdict {
+        let frame = if self.caps.medium == smoltcp::phy::Medium::Ethernet {
+            // The IP packet of an Ethernet frame; ARP goes to smoltcp as it is, and
+            // anything else (or a frame cut short) is dropped here.
+            let Ok(eth) = smoltcp::wire::EthernetFrame::new_checked(frame) else {
+                self.stats.frames_bad += 1;
+                return Verdict::Drop;
+            };
+            match eth.ethertype() {
+                smoltcp::wire::EthernetProtocol::Ipv4 | smoltcp::wire::EthernetProtocol::Ipv6 => {
+                    &frame[smoltcp::wire::EthernetFrame::<&[u8]>::header_len()..]
+                }
+                smoltcp::wire::EthernetProtocol::Arp => return Verdict::Pass(None),
+                _ => {
+                    self.stats.frames_bad += 1;
+                    return Verdict::Drop;
+                }
+            }
+        } else {
+            frame
+        };
         let Some(seg) = parse(frame) else {
             if let Some((src, dst)) = port_unreachable(frame) {
                 self.udp_refused(src, dst);
@@ -689,14 +847,35 @@ impl Net {
             // Full: no reset, the client retries (Linux drops the SYN too).
             l.overflows += 1;
             self.stats.syn_dropped += 1;
+            crate::trace::ev!(
+                debug,
+                "SYN dropped: the listen backlog is full",
+                listener = l.sock.upgrade().map_or(0, |s| s.id()),
+                port = l.port,
+                backlog = l.backlog,
+                from = format_args!("{}", seg.src),
+            );
             return Verdict::Drop;
         }
         let setup = l.setup;
-        let mut s = setup.socket(matches!(seg.src.addr, IpAddress::Ipv4(_)));
+        // The connection's buffers are the listener's user's to pay for; one that cannot
+        // pay is dropped like one that finds the queue full (the client retries).
+        let charge = match &l.account {
+            None => None,
+            Some(a) => match Charge::take(a, setup.rcvbuf + setup.sndbuf) {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    l.overflows += 1;
+                    self.stats.syn_dropped += 1;
+                    return Verdict::Drop;
+                }
+            },
+        };
         let addr = match l.cover {
             Cover::One(a) => Some(crate::addr::to_ip(a)),
             _ => None,
         };
+        let mut s = self.tcp_socket(&setup, matches!(seg.src.addr, IpAddress::Ipv4(_)));
         if s.listen(IpListenEndpoint {
             addr,
             port: seg.dst.port,
@@ -705,7 +884,7 @@ impl Net {
         {
             return Verdict::Pass(None);
         }
-        let h = self.add_tcp(s, Owner::Embryo(key), None);
+        let h = self.add_tcp(s, Owner::Embryo(key), None, charge);
         if let Some(e) = self.entries.get_mut(&h) {
             e.timeout = setup.timeout;
         }
@@ -818,6 +997,9 @@ impl Net {
             if self.iface.poll_egress(now, &mut port, &mut self.sockets) != PollResult::None {
                 moved = true;
             }
+            if !moved && self.link.down(now) && self.fail_link_down() {
+                moved = true;
+            }
             if !moved {
                 break;
             }
@@ -907,7 +1089,9 @@ impl Net {
                         tcp::State::Closed => {
                             e.connecting = false;
                             e.ended = true;
-                            let (err, why) = if e.rst {
+                            let (err, why) = if e.netdown {
+                                (Errno::ENETDOWN, NETDOWN)
+                            } else if e.rst {
                                 (
                                     Errno::ECONNREFUSED,
                                     "the host refused the connection (nothing listens on that port)",
@@ -943,7 +1127,9 @@ impl Net {
                             last,
                             tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
                         );
-                    if e.rst || !normal {
+                    if e.netdown {
+                        e.error = Some(Errno::ENETDOWN);
+                    } else if e.rst || !normal {
                         e.error = Some(if !e.rst {
                             Errno::ETIMEDOUT
                         } else if last == tcp::State::CloseWait {
@@ -969,7 +1155,15 @@ impl Net {
                     d.peer_gone(&sr, ev | Events::IN | Events::RDHUP);
                     return;
                 }
-                d.notify(&sr, ev);
+                // Room for a writer only once it is worth waking for.
+                let ev = if ev.contains(Events::OUT) && s.may_send() && !crate::tcp::writable(s) {
+                    ev - Events::OUT
+                } else {
+                    ev
+                };
+                if !ev.is_empty() {
+                    d.notify(&sr, ev);
+                }
             }
         }
     }

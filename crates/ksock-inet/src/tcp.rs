@@ -16,6 +16,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Buf;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use ksock::account::Charge;
 use ksock::family::{Accepted, OpCtx, Progress, Protocol};
 use ksock::opt::{OptVal, Options, SockOpt};
 use ksock::types::{MsgFlags, Queues, RecvInfo, Shutdown};
@@ -137,6 +138,9 @@ pub(crate) fn bind_addr(
     if !a.ip().is_unspecified() && !net.has_addr(a.ip()) {
         return Err(cx.fail(Errno::EADDRNOTAVAIL, "no interface has that address"));
     }
+    // The name keeps neither a flow label nor a scope id (Linux's `inet6_getname`
+    // reports 0 for both but on a link-local address bound to a device).
+    let a = SocketAddr::new(a.ip(), a.port());
     let cover = cover_of(a.ip(), v6, v6only);
     let reuse = cx.opts().reuseaddr();
     if a.port() == 0 {
@@ -313,6 +317,7 @@ impl Protocol for TcpSock {
                             ready: VecDeque::new(),
                             setup,
                             overflows: 0,
+                            account: cx.account().cloned(),
                         },
                     );
                     Ok(())
@@ -352,11 +357,31 @@ impl Protocol for TcpSock {
             if !net.reaches(to.ip()) || net.source_for(to).is_none() {
                 return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
             }
+            if net.is_broadcast(to.ip()) {
+                // Linux's `tcp_v4_connect` refuses a broadcast route.
+                return Err(cx.fail(
+                    Errno::ENETUNREACH,
+                    "a broadcast address takes no connections",
+                ));
+            }
             let b = match bound {
                 Some(b) => b,
                 None => bind_addr(net, cx, Proto::Tcp, any(v6), v6, v6only)?,
             };
-            let mut s = setup.socket(to.is_ipv4());
+            // smoltcp allocates the buffers whole: the user pays for them now.
+            let charge = match cx.account() {
+                None => None,
+                Some(a) => match Charge::take(a, setup.rcvbuf + setup.sndbuf) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        if bound.is_none() {
+                            net.ports.release(Proto::Tcp, b.addr.port(), b.id);
+                        }
+                        return Err(cx.fail(e, NO_ROOM));
+                    }
+                },
+            };
+            let mut s = net.tcp_socket(&setup, to.is_ipv4());
             let local = IpListenEndpoint {
                 addr: (!b.addr.ip().is_unspecified()).then(|| crate::addr::to_ip(b.addr.ip())),
                 port: b.addr.port(),
@@ -371,6 +396,7 @@ impl Protocol for TcpSock {
                 s,
                 Owner::Conn(Arc::downgrade(&me)),
                 Some((Proto::Tcp, b.addr.port(), b.id)),
+                charge,
             );
             if let Some(e) = net.entries.get_mut(&h) {
                 e.connecting = true;
@@ -379,7 +405,10 @@ impl Protocol for TcpSock {
             net.index(h);
             net.drive(cx.deferred());
             let st = net.sockets.get::<tcp::Socket>(h);
-            let rst = net.entries.get(&h).is_some_and(|e| e.rst);
+            let rst = net
+                .entries
+                .get(&h)
+                .map_or((false, false), |e| (e.rst, e.netdown));
             Ok((h, (st.state(), rst)))
         })?;
         self.st = St::Conn(h);
@@ -500,7 +529,7 @@ impl Protocol for TcpSock {
             if let Some(e) = net.entries.get_mut(&h)
                 && let Some(err) = e.error.take()
             {
-                return Err(err);
+                return Err(cx.fail(err, ended_why(err)));
             }
             let (ended, wr_shut, connecting) = net
                 .entries
@@ -508,7 +537,14 @@ impl Protocol for TcpSock {
                 .map_or((true, true, false), |e| (e.ended, e.wr_shut, e.connecting));
             let s = net.sockets.get_mut::<tcp::Socket>(h);
             if wr_shut || ended || (!s.may_send() && !connecting) {
-                return Err(cx.fail(Errno::EPIPE, "the connection is shut for writing"));
+                let why = if wr_shut {
+                    "the connection is shut for writing"
+                } else if ended {
+                    "the connection is over: reset, or closed both ways"
+                } else {
+                    "the connection is closing"
+                };
+                return Err(cx.fail(Errno::EPIPE, why));
             }
             if connecting || !s.can_send() {
                 cx.wait_on(&me, Events::OUT);
@@ -596,7 +632,7 @@ impl Protocol for TcpSock {
                     return Ok(eof);
                 }
                 e.error = None;
-                return Err(err);
+                return Err(cx.fail(err, ended_why(err)));
             }
             if rd_shut || (!s.may_recv() && !connecting) {
                 return Ok(eof);
@@ -681,7 +717,7 @@ impl Protocol for TcpSock {
                 if s.can_recv() || fin || e.rd_shut || e.error.is_some() {
                     ev |= Events::IN;
                 }
-                if (s.can_send() && s.may_send()) || e.wr_shut || e.ended || !s.may_send() {
+                if (writable(s) && s.may_send()) || e.wr_shut || e.ended || !s.may_send() {
                     ev |= Events::OUT;
                 }
                 if fin || e.rd_shut {
@@ -832,12 +868,37 @@ impl Protocol for TcpSock {
             v.push(("syn_dropped", drops.to_string()));
         }
         if let St::Conn(h) = self.st {
-            let (w, mss) = self.shared.peek(|n| {
+            // What smoltcp 0.14 lets us see: it keeps its RTT estimate, the peer's window,
+            // the congestion window and retransmissions to itself. Timestamps are on when
+            // both ends agreed to them (smoltcp drops its generator otherwise).
+            let (rcv, snd, mtu, v4, cc, ts, nodelay) = self.shared.peek(|n| {
                 let s = n.sockets.get::<tcp::Socket>(h);
-                (s.recv_capacity(), n.mtu())
+                (
+                    s.recv_capacity(),
+                    s.send_capacity(),
+                    n.mtu(),
+                    s.remote_endpoint()
+                        .is_some_and(|e| matches!(e.addr, smoltcp::wire::IpAddress::Ipv4(_))),
+                    s.congestion_control(),
+                    s.timestamp_enabled(),
+                    !s.nagle_enabled(),
+                )
             });
-            v.push(("rcv_space", w.to_string()));
-            v.push(("mtu", mss.to_string()));
+            let on = |b: bool| if b { "on" } else { "off" }.to_string();
+            v.push(("rcv_space", rcv.to_string()));
+            v.push(("snd_space", snd.to_string()));
+            v.push(("mtu", mtu.to_string()));
+            // The segment size of this connection's IP version (a dual-stack socket may
+            // carry IPv4).
+            let mss = mtu.saturating_sub(if v4 { 40 } else { 60 });
+            v.push(("mss", mss.to_string()));
+            let cc = match cc {
+                tcp::CongestionControl::Reno => "reno",
+                _ => "none",
+            };
+            v.push(("congestion", cc.to_string()));
+            v.push(("timestamps", on(ts)));
+            v.push(("nodelay", on(nodelay)));
         }
         v
     }
@@ -866,6 +927,31 @@ impl TcpSock {
     }
 }
 
+/// Why a connection ended with `err`, for the error its next call reports.
+fn ended_why(err: Errno) -> &'static str {
+    match err {
+        Errno::ECONNRESET => "the peer reset the connection",
+        Errno::EPIPE => "the peer reset the connection after closing its side",
+        Errno::ETIMEDOUT => {
+            "the peer stopped answering (retransmissions or keep-alive probes went unacknowledged)"
+        }
+        Errno::ENETDOWN => crate::net::NETDOWN,
+        _ => "the connection failed",
+    }
+}
+
+/// Why a socket could not have its buffers (`ENOBUFS`).
+pub(crate) const NO_ROOM: &str =
+    "the user's buffered-bytes limit leaves no room for this socket's buffers";
+
+/// Whether a connection's send buffer has room enough to call it writable: free space at
+/// least half of what is queued (Linux's `sk_stream_is_writeable`, so a writer that filled
+/// the buffer wakes when a third of it is free, not at every acknowledgement).
+pub(crate) fn writable(s: &tcp::Socket<'_>) -> bool {
+    let queued = s.send_queue();
+    s.can_send() && s.send_capacity() - queued >= queued / 2
+}
+
 /// Whether a connection in `st` has received its peer's FIN.
 pub(crate) fn peer_fin(st: tcp::State) -> bool {
     matches!(
@@ -874,9 +960,12 @@ pub(crate) fn peer_fin(st: tcp::State) -> bool {
     )
 }
 
-/// Why a connect ended in `Closed`: refused (a reset came back) or no answer.
-fn refusal(rst: bool) -> (Errno, &'static str) {
-    if rst {
+/// Why a connect ended in `Closed`: refused (a reset came back), the link down, or no
+/// answer; from (reset seen, link down).
+fn refusal((rst, netdown): (bool, bool)) -> (Errno, &'static str) {
+    if netdown {
+        (Errno::ENETDOWN, crate::net::NETDOWN)
+    } else if rst {
         (
             Errno::ECONNREFUSED,
             "the host refused the connection (nothing listens on that port)",

@@ -12,6 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Buf;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use ksock::account::Charge;
 use ksock::family::{Accepted, OpCtx, Progress, Protocol};
 use ksock::opt::{OptVal, Options};
 use ksock::types::{MsgFlags, Queues, RecvInfo, Shutdown};
@@ -19,6 +20,11 @@ use ksock::{Errno, Events, RecvSink, Result, SendBuf, SockAddr};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::wire::IpListenEndpoint;
+
+/// Why a datagram to a broadcast address is refused (`EACCES`, as Linux without
+/// `SO_BROADCAST`, which ksock does not have).
+const NO_BROADCAST: &str =
+    "sending to a broadcast address needs SO_BROADCAST, which ksock does not offer";
 
 /// Datagrams a socket's queues hold at most, whatever their size.
 const MAX_DATAGRAMS: usize = 512;
@@ -64,6 +70,17 @@ impl UdpSock {
         let o = cx.opts();
         let rx = o.rcvbuf().max(64 * 1024 + 1024);
         let tx = o.sndbuf().max(64 * 1024 + 1024);
+        // smoltcp allocates the buffers whole: the user pays for them now.
+        let charge = match cx.account() {
+            None => None,
+            Some(a) => match Charge::take(a, rx + tx) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    net.ports.release(Proto::Udp, b.addr.port(), b.id);
+                    return Err(cx.fail(e, crate::tcp::NO_ROOM));
+                }
+            },
+        };
         let mut s = udp::Socket::new(
             udp::PacketBuffer::new(
                 alloc::vec![udp::PacketMetadata::EMPTY; MAX_DATAGRAMS],
@@ -83,7 +100,7 @@ impl UdpSock {
             return Err(Errno::EINVAL);
         }
         let me = Arc::downgrade(cx.me());
-        let h = net.add_udp(s, Owner::Udp(me), (Proto::Udp, b.addr.port(), b.id));
+        let h = net.add_udp(s, Owner::Udp(me), (Proto::Udp, b.addr.port(), b.id), charge);
         if let Some(e) = net.entries.get_mut(&h) {
             e.udp_peer = self.peer.map(to_ep);
         }
@@ -148,6 +165,9 @@ impl Protocol for UdpSock {
                 if !net.reaches(to.ip()) {
                     return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
                 }
+                if net.is_broadcast(to.ip()) {
+                    return Err(cx.fail(Errno::EACCES, NO_BROADCAST));
+                }
                 let h = self.ensure_bound(net, cx)?;
                 if let Some(e) = net.entries.get_mut(&h) {
                     e.udp_peer = Some(to_ep(to));
@@ -203,6 +223,9 @@ impl Protocol for UdpSock {
         shared.with(cx, |net, cx| {
             if !net.reaches(dst.ip()) {
                 return Err(cx.fail(Errno::ENETUNREACH, "no interface reaches that address"));
+            }
+            if net.is_broadcast(dst.ip()) {
+                return Err(cx.fail(Errno::EACCES, NO_BROADCAST));
             }
             if len > Self::max_payload(net, &dst) {
                 return Err(cx.fail(

@@ -244,3 +244,199 @@ fn a_passive_close_inside_one_pass_is_end_of_file_not_a_timeout() {
     drop((c, s, l));
     assert_empty(&f);
 }
+
+/// What one default connection's smoltcp buffers cost its account.
+fn conn_cost(st: &Stack) -> usize {
+    let s = tcp(st);
+    let rcv = s.get_option(SockOpt::RcvBuf).unwrap();
+    let snd = s.get_option(SockOpt::SndBuf).unwrap();
+    match (rcv, snd) {
+        (OptVal::Int(r), OptVal::Int(w)) => r as usize + w as usize,
+        other => panic!("buffer sizes {other:?}"),
+    }
+}
+
+#[test]
+fn buffers_are_charged_to_the_account_and_come_back() {
+    let (st, f) = stack();
+    let cost = conn_cost(&st);
+    // Room for the listener's side of two connections and the clients' side of two.
+    let acct = ksock::Account::new(100, 4 * cost);
+    // The account a listener has when it starts listening pays for what it admits.
+    let l = tcp(&st);
+    l.set_account(acct.clone()).unwrap();
+    l.bind(&a("127.0.0.1:0")).unwrap();
+    l.listen(8).unwrap();
+    let to = l.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let c = tcp(&st);
+        c.set_account(acct.clone()).unwrap();
+        c.connect(&to).unwrap();
+        let (srv, _) = l.accept().unwrap();
+        held.push((c, srv));
+    }
+    assert_eq!(acct.bytes(), 4 * cost, "four connection ends charged whole");
+    // The client cannot pay for a third connection: ENOBUFS, and why.
+    let c = tcp(&st);
+    c.set_account(acct.clone()).unwrap();
+    assert_eq!(c.connect(&to), Err(Errno::ENOBUFS));
+    let why = c.error_reason(Errno::ENOBUFS).unwrap_or_default();
+    assert!(why.contains("limit"), "{why:?}");
+    // A UDP socket's buffers are charged at bind.
+    let u = st.socket(Domain::INET, SockType::DGRAM, 0).unwrap();
+    u.set_account(acct.clone()).unwrap();
+    assert_eq!(u.bind(&a("127.0.0.1:0")), Err(Errno::ENOBUFS));
+    drop((c, u));
+    // One connection closed: its bytes come back, a new one fits.
+    drop(held.pop());
+    let until = Instant::now() + Duration::from_secs(5);
+    while acct.bytes() > 2 * cost && Instant::now() < until {
+        f.poll();
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(acct.bytes(), 2 * cost);
+    let c = tcp(&st);
+    c.set_account(acct.clone()).unwrap();
+    c.connect(&to).unwrap();
+    let (srv, _) = l.accept().unwrap();
+    c.send(b"fits").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(srv.recv(&mut buf).unwrap(), 4);
+    drop((c, srv, held, l));
+    assert_empty(&f);
+    assert_eq!(acct.bytes(), 0, "every charge credited back");
+}
+
+#[test]
+fn a_listener_whose_account_cannot_pay_drops_the_syn_without_a_reset() {
+    let (st, f) = stack();
+    let cost = conn_cost(&st);
+    let poor = ksock::Account::new(100, cost - 1);
+    let l = tcp(&st);
+    l.set_account(poor.clone()).unwrap();
+    l.bind(&a("127.0.0.1:0")).unwrap();
+    l.listen(8).unwrap();
+    let to = l.local_addr().unwrap();
+    let c = tcp(&st);
+    c.set_nonblocking(true).unwrap();
+    assert_eq!(c.connect(&to), Err(Errno::EINPROGRESS));
+    f.poll();
+    // Not refused: the client is still trying, the listener counted the drop.
+    assert_eq!(c.connect(&to), Err(Errno::EALREADY));
+    assert_eq!(l.try_accept().map(drop), Err(Errno::EAGAIN));
+    let details = l.info().unwrap().details;
+    assert!(
+        details.iter().any(|(k, v)| *k == "syn_dropped" && v != "0"),
+        "{details:?}"
+    );
+    assert_eq!(poor.bytes(), 0);
+    drop((c, l));
+    assert_empty(&f);
+}
+
+#[test]
+fn ended_connections_lend_their_buffers_to_new_ones_and_nothing_old_shows() {
+    let (st, f) = stack();
+    let l = listener(&st, 8);
+    let to = l.local_addr().unwrap();
+    // Ten connections end, the first five with unread data (a reset) and the rest
+    // cleanly; a few of their sockets are kept, never more than a few.
+    for i in 0..10 {
+        let c = tcp(&st);
+        c.connect(&to).unwrap();
+        let (srv, _) = l.accept().unwrap();
+        c.send(&[0xAB; 50_000]).unwrap();
+        if i >= 5 {
+            let mut buf = vec![0u8; 50_000];
+            let mut got = 0;
+            while got < buf.len() {
+                got += srv.recv(&mut buf[got..]).unwrap();
+            }
+        }
+        drop((c, srv));
+    }
+    // Every connection has ended (the listener itself has no smoltcp socket).
+    let until = Instant::now() + Duration::from_secs(5);
+    while f.socket_count() > 0 && Instant::now() < until {
+        f.poll();
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(f.socket_count(), 0, "{:#?}", f.sockets());
+    let kept = f.spare_count();
+    assert!((1..=8).contains(&kept), "{kept} spare sockets");
+    // New connections on reused buffers start empty: nothing of the old bytes shows.
+    for _ in 0..4 {
+        let c = tcp(&st);
+        c.connect(&to).unwrap();
+        let (srv, _) = l.accept().unwrap();
+        assert_eq!(srv.nread().unwrap(), 0);
+        assert_eq!(c.info().unwrap().queues.tx, 0);
+        srv.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(srv.recv(&mut buf), Err(Errno::EAGAIN));
+        c.send(b"fresh").unwrap();
+        srv.set_nonblocking(false).unwrap();
+        assert_eq!(srv.recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"fresh");
+        srv.send(b"back").unwrap();
+        assert_eq!(c.recv(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"back");
+    }
+    assert!(f.spare_count() <= 8);
+    drop(l);
+    assert_empty(&f);
+}
+
+#[test]
+fn a_full_writer_is_writable_again_only_once_a_third_of_its_buffer_is_free() {
+    use ksock::Events;
+    let (st, f) = stack();
+    let l = listener(&st, 8);
+    let c = tcp(&st);
+    c.connect(&l.local_addr().unwrap()).unwrap();
+    let (srv, _) = l.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    // Fill the peer's receive buffer and the writer's send buffer.
+    let chunk = [7u8; 16 * 1024];
+    let mut sent = 0;
+    loop {
+        match c.send(&chunk) {
+            Ok(n) => sent += n,
+            Err(Errno::EAGAIN) => break,
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    let sndbuf = match c.get_option(SockOpt::SndBuf).unwrap() {
+        OptVal::Int(n) => n as usize,
+        other => panic!("{other:?}"),
+    };
+    assert!(!c.readiness().contains(Events::OUT), "full: not writable");
+    // Reading a little frees a little of the writer's buffer: still not writable (Linux
+    // wakes a writer once free space is half of what is queued).
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read = 0;
+    while read < 16 * 1024 {
+        read += srv.recv(&mut buf[..16 * 1024 - read]).unwrap();
+    }
+    for _ in 0..20 {
+        f.poll();
+    }
+    assert!(
+        !c.readiness().contains(Events::OUT),
+        "{read} of {sent} bytes read, send buffer {sndbuf}: woken too early"
+    );
+    // Reading the rest makes it writable.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !c.readiness().contains(Events::OUT) {
+        assert!(Instant::now() < until, "never writable again");
+        match srv.recv(&mut buf) {
+            Ok(n) => read += n,
+            Err(e) => panic!("recv: {e}"),
+        }
+        f.poll();
+    }
+    assert!(read < sent, "writable before everything was read");
+    drop((c, srv, l));
+    assert_empty(&f);
+}

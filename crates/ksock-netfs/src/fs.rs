@@ -191,6 +191,10 @@ struct Meta {
     /// The creator's handle: keeps the socket open while its creator lives.
     pin: Option<Socket>,
     creator: Option<ProcId>,
+    /// For display only (`status`, `table`): the process that opened the factory (the
+    /// creator's thread group), or the `accept` or `listen` file this connection came
+    /// from; `None` when the request named no process. Nothing is pinned by it.
+    pid: Option<u32>,
     err: Option<String>,
     /// `headers on` (datagram sockets): `data` reads and writes carry an address line.
     headers: bool,
@@ -391,6 +395,12 @@ fn core_cred(cred: &Cred, process: Option<ProcId>) -> ksock::Cred {
         uid: cred.uid,
         gid: cred.gid,
     }
+}
+
+/// The process shown as a socket's maker: the requester's thread group when known, else
+/// the id the request carried; none for a request without a process.
+fn display_pid(cred: &Cred, process: Option<ProcId>) -> Option<u32> {
+    (cred.pid != 0).then(|| core_cred(cred, process).pid)
 }
 
 /// Who refused a ctl command: the socket (its reason is its own) or the face (a bad
@@ -625,8 +635,11 @@ impl Inner {
             .collect();
         let mut s = String::with_capacity(TABLE_HEADER.len() + infos.len() * 64);
         s.push_str(TABLE_HEADER);
+        let metas = self.metas.lock();
         for info in &infos {
-            s.push_str(&Status::from_info(info, family.name()).table_line());
+            let mut st = Status::from_info(info, family.name());
+            st.pid = metas.get(&info.id).and_then(|m| m.pid);
+            s.push_str(&st.table_line());
         }
         Ok(Bytes::from(s))
     }
@@ -647,7 +660,9 @@ impl Inner {
             SockFile::Status => {
                 let info = sock.info()?;
                 let fam = self.family_of(sock).map(|f| f.1.name()).unwrap_or("?");
-                Bytes::from(Status::from_info(&info, fam).render())
+                let mut st = Status::from_info(&info, fam);
+                st.pid = self.metas.lock().get(&sock.id()).and_then(|m| m.pid);
+                Bytes::from(st.render())
             }
             SockFile::Err => {
                 let metas = self.metas.lock();
@@ -797,6 +812,7 @@ impl Inner {
                         created: SystemTime::now(),
                         pin: creator.map(|_| sock.clone()),
                         creator,
+                        pid: display_pid(&cred, creator),
                         err: None,
                         headers: false,
                     },
@@ -869,7 +885,8 @@ impl Inner {
                         })?;
                         conn.set_owner(cred.uid)?;
                         let acceptor = (cred.pid != 0).then(|| (self.resolver)(cred.pid));
-                        conn.set_cred(core_cred(&cred, acceptor.flatten()))?;
+                        let acceptor = acceptor.flatten();
+                        conn.set_cred(core_cred(&cred, acceptor))?;
                         self.metas.lock().insert(
                             conn.id(),
                             Meta {
@@ -877,6 +894,7 @@ impl Inner {
                                 created: SystemTime::now(),
                                 pin: None,
                                 creator: None,
+                                pid: display_pid(&cred, acceptor),
                                 err: None,
                                 headers: false,
                             },

@@ -16,11 +16,14 @@
 //! nonblock off
 //! peer_uid 1000
 //! peer_pid 4242
+//! pid 4243
 //! ```
 //!
 //! `peer_uid` and `peer_pid` name the process that made the connection from the other end
 //! (for an accepted connection: the client that connected; for a client: the listener's
-//! creator; as Linux's `SO_PEERCRED`), or are `-` when there is none.
+//! creator; as Linux's `SO_PEERCRED`), or are `-` when there is none. `pid` is the process
+//! that made the socket through the tree (opened its factory, or the `accept` or `listen`
+//! file it came from), `-` when there is none (a socket made otherwise).
 //!
 //! Addresses are printed as the family prints them (local names with `\xNN` escapes, so a
 //! value never contains white space); `-` stands for no address.
@@ -59,6 +62,9 @@ pub struct Status {
     pub peer_uid: Option<u32>,
     /// The peer's process id, when the connection recorded one.
     pub peer_pid: Option<u32>,
+    /// The process that made the socket through the tree (opened its factory, or the
+    /// `accept` or `listen` file it came from), when known. For display (`ksock ss -p`).
+    pub pid: Option<u32>,
     /// What the family adds, in its order (`tcp_state ESTABLISHED`, UDP `drops 0`...).
     pub details: Vec<(String, String)>,
 }
@@ -104,6 +110,7 @@ impl Status {
             nonblock: info.nonblocking,
             peer_uid: info.peer_cred.map(|c| c.uid),
             peer_pid: info.peer_cred.map(|c| c.pid),
+            pid: None,
             details: info
                 .details
                 .iter()
@@ -126,7 +133,7 @@ impl Status {
         let _ = write!(
             s,
             "id {}\nfamily {}\ntype {}\nstate {}\nlocal {}\nremote {}\nrecvq {}\nsendq {}\n\
-             backlog {}\npending {}\nowner {}\nnonblock {}\npeer_uid {}\npeer_pid {}\n",
+             backlog {}\npending {}\nowner {}\nnonblock {}\npeer_uid {}\npeer_pid {}\npid {}\n",
             self.id,
             self.family,
             self.ty,
@@ -141,6 +148,7 @@ impl Status {
             if self.nonblock { "on" } else { "off" },
             opt_text(self.peer_uid),
             opt_text(self.peer_pid),
+            opt_text(self.pid),
         );
         for (k, v) in &self.details {
             let _ = writeln!(s, "{k} {v}");
@@ -181,7 +189,7 @@ impl Status {
                         .map_err(|_| format!("status: bad owner in line {line:?}"))?
                 }
                 "nonblock" => st.nonblock = value == "on",
-                "peer_uid" | "peer_pid" => {
+                "peer_uid" | "peer_pid" | "pid" => {
                     let v = match value {
                         "-" => None,
                         v => Some(
@@ -189,10 +197,10 @@ impl Status {
                                 .map_err(|_| format!("status: bad {key} in line {line:?}"))?,
                         ),
                     };
-                    if key == "peer_uid" {
-                        st.peer_uid = v;
-                    } else {
-                        st.peer_pid = v;
+                    match key {
+                        "peer_uid" => st.peer_uid = v,
+                        "peer_pid" => st.peer_pid = v,
+                        _ => st.pid = v,
                     }
                 }
                 "" => {}
@@ -208,14 +216,14 @@ impl Status {
 
 /// The first line of a family's `table` file: the column names.
 pub const TABLE_HEADER: &str = "id type state local remote recvq sendq backlog pending owner nonblock peer_uid peer_pid \
-     proto_state\n";
+     proto_state pid\n";
 
 impl Status {
     /// The socket's line in its family's `table` file: the [`TABLE_HEADER`] columns,
     /// separated by single spaces (addresses are escaped, so no value has white space).
     pub fn table_line(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
             self.id,
             self.ty,
             self.state,
@@ -230,6 +238,7 @@ impl Status {
             opt_text(self.peer_uid),
             opt_text(self.peer_pid),
             self.detail("tcp_state").unwrap_or("-"),
+            opt_text(self.pid),
         )
     }
 
@@ -269,6 +278,7 @@ impl Status {
                     Some(v) if *v != "-" => vec![("tcp_state".into(), (*v).into())],
                     _ => Vec::new(),
                 },
+                pid: f.get(14).and_then(|v| v.parse().ok()),
             });
         }
         Ok(out)
@@ -296,20 +306,36 @@ mod tests {
             nonblock: true,
             peer_uid: Some(1000),
             peer_pid: Some(77),
+            pid: Some(78),
             details: Vec::new(),
         };
         let text = s.render();
         assert!(text.starts_with("id 42\nfamily local\n"));
-        assert!(text.ends_with("nonblock on\npeer_uid 1000\npeer_pid 77\n"));
+        assert!(text.ends_with("nonblock on\npeer_uid 1000\npeer_pid 77\npid 78\n"));
         assert_eq!(Status::parse(&text), Ok(s.clone()));
         let none = Status {
             peer_uid: None,
             peer_pid: None,
-            ..s
+            pid: None,
+            ..s.clone()
         };
         let text = none.render();
-        assert!(text.ends_with("peer_uid -\npeer_pid -\n"), "{text}");
+        assert!(text.ends_with("peer_uid -\npeer_pid -\npid -\n"), "{text}");
         assert_eq!(Status::parse(&text), Ok(none));
+        // Family details follow, in their order.
+        let tcp = Status {
+            details: vec![
+                ("tcp_state".into(), "LISTEN".into()),
+                ("syn_dropped".into(), "0".into()),
+            ],
+            ..s
+        };
+        let text = tcp.render();
+        assert!(
+            text.ends_with("pid 78\ntcp_state LISTEN\nsyn_dropped 0\n"),
+            "{text}"
+        );
+        assert_eq!(Status::parse(&text), Ok(tcp));
     }
 
     #[test]
@@ -329,10 +355,36 @@ mod tests {
             nonblock: false,
             peer_uid: Some(7),
             peer_pid: None,
+            pid: Some(4242),
             details: Vec::new(),
         };
-        let text = format!("{TABLE_HEADER}{}", s.table_line());
-        assert_eq!(Status::parse_table(&text, "local"), Ok(vec![s]));
+        let line = s.table_line();
+        assert_eq!(
+            line,
+            "42 stream listening my\\x20server - 0 0 128 3 1000 off 7 - - 4242\n"
+        );
+        let text = format!("{TABLE_HEADER}{line}");
+        assert_eq!(Status::parse_table(&text, "local"), Ok(vec![s.clone()]));
+        // The last two columns: a TCP socket's state, and no process.
+        let tcp = Status {
+            family: "inet".into(),
+            pid: None,
+            details: vec![("tcp_state".into(), "LISTEN".into())],
+            ..s.clone()
+        };
+        let line = tcp.table_line();
+        assert!(line.ends_with(" LISTEN -\n"), "{line}");
+        assert_eq!(
+            Status::parse_table(&format!("{TABLE_HEADER}{line}"), "inet"),
+            Ok(vec![tcp])
+        );
+        // A table of an older server, without the pid column, still parses.
+        let old = "id type state local remote recvq sendq backlog pending owner nonblock peer_uid \
+                   peer_pid proto_state\n42 stream listening my\\x20server - 0 0 128 3 1000 off 7 - -\n";
+        assert_eq!(
+            Status::parse_table(old, "local"),
+            Ok(vec![Status { pid: None, ..s }])
+        );
         assert_eq!(Status::parse_table(TABLE_HEADER, "local"), Ok(vec![]));
         assert!(Status::parse_table("", "local").is_err());
         let e = Status::parse_table(&format!("{TABLE_HEADER}7 stream\n"), "local").unwrap_err();

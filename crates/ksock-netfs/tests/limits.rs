@@ -212,6 +212,60 @@ fn the_table_lists_every_socket_of_the_family_to_everybody() {
 }
 
 #[test]
+fn the_table_and_status_name_the_process_that_made_each_socket() {
+    let fs = net(1000, 1 << 20);
+    let (l, lid) = sock(&fs, "stream", ME).unwrap();
+    ctl(&l, "bind made && listen").unwrap();
+    let (c, cid) = sock(&fs, "stream", OTHER).unwrap();
+    ctl(&c, "connect made").unwrap();
+    // Accepted by another process of the listener's user: that process made it.
+    let acceptor = Cred::new(ME.uid, ME.gid, 5151);
+    let a = open(
+        &fs,
+        &format!("/local/{lid}/listen"),
+        OpenMode::RDWR,
+        acceptor,
+    )
+    .unwrap();
+    let aid = a.id().expect("a socket");
+    // A request that names no process.
+    let (n, nid) = sock(&fs, "dgram", Cred::new(ME.uid, ME.gid, 0)).unwrap();
+    let t = open(&fs, "/local/table", OpenMode::READ, OTHER).unwrap();
+    let text = read_all(&t);
+    assert!(
+        text.starts_with(
+            "id type state local remote recvq sendq backlog pending owner nonblock peer_uid \
+             peer_pid proto_state pid\n"
+        ),
+        "{text}"
+    );
+    let rows = Status::parse_table(&text, "local").unwrap();
+    let pid_of = |id: u64| rows.iter().find(|r| r.id == id).expect("listed").pid;
+    assert_eq!(pid_of(lid), Some(ME.pid));
+    assert_eq!(pid_of(cid), Some(OTHER.pid));
+    assert_eq!(pid_of(aid), Some(5151));
+    assert_eq!(pid_of(nid), None);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{nid} ")))
+        .unwrap();
+    assert!(line.ends_with(" - -"), "{line}");
+    // The status file says the same.
+    let st = |id: u64, cred: Cred| {
+        let h = open(&fs, &format!("/local/{id}/status"), OpenMode::READ, cred).unwrap();
+        Status::parse(&read_all(&h)).unwrap()
+    };
+    assert_eq!(st(lid, ME).pid, Some(ME.pid));
+    assert_eq!(st(aid, ME).pid, Some(5151));
+    assert_eq!(st(cid, OTHER).pid, Some(OTHER.pid));
+    assert_eq!(st(nid, ME).pid, None);
+    drop((l, c, a, n, t));
+    exits(&fs, ME);
+    exits(&fs, OTHER);
+    assert_eq!(fs.tracked(), 0);
+}
+
+#[test]
 fn a_listing_in_pieces_gives_each_socket_once() {
     let fs = net(10_000, 1 << 20);
     let mut hs = Vec::new();

@@ -93,11 +93,9 @@ fn fuzz_findings() {
 /// Found by the property: an `AF_INET6` socket bound with a flow label and a scope id on
 /// `::1` reports them back from `getsockname`; Linux reports both as 0 (`inet6_getname`:
 /// `sin6_flowinfo` 0, the scope only for a link-local address bound to a device). The
-/// inet family keeps the address as given (`tcp.rs`, `bind_addr`: `Bound { addr: a, .. }`),
-/// and drops them once connected (smoltcp's endpoints have neither), so the same socket
-/// reports two forms of its name.
+/// inet family kept the address as given, and dropped them once connected (smoltcp's
+/// endpoints have neither), so the same socket reported two forms of its name.
 #[test]
-#[ignore = "the inet family keeps the bound flow label and scope id (tcp.rs bind_addr)"]
 fn bound_ipv6_names_drop_flow_and_scope() {
     let st = ksock::Stack::new();
     ksock::testing::ManualClock::install(&st);
@@ -141,11 +139,10 @@ fn connected_udp_names_show_the_source_address() {
 }
 
 /// Found by the fuzz target `posix_addr`: `127.255.255.255` (the loopback's broadcast
-/// address) can be bound, as on Linux, but a TCP connect to it waits for an answer that
-/// never comes, where Linux fails it at once with `ENETUNREACH` (`tcp_v4_connect` refuses
+/// address) can be bound, as on Linux, but a TCP connect to it waited for an answer that
+/// never came, where Linux fails it at once with `ENETUNREACH` (`tcp_v4_connect` refuses
 /// a broadcast route) and a UDP connect with `EACCES` (no `SO_BROADCAST`).
 #[test]
-#[ignore = "the inet family connects to the loopback broadcast address (tcp.rs, udp.rs)"]
 fn connect_to_the_loopback_broadcast_is_enetunreach() {
     let st = ksock::Stack::new();
     ksock::testing::ManualClock::install(&st);

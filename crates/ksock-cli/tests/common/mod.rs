@@ -310,7 +310,7 @@ impl Net {
         }
         let ss = wait_out(
             ksock()
-                .args(["ss", "--mount"])
+                .args(["ss", "-a", "--mount"])
                 .arg(&self.root)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
