@@ -25,7 +25,7 @@ fn step() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn arbitrary_programs(data in proptest::collection::vec(any::<u8>(), 0..200)) {
