@@ -624,8 +624,14 @@ impl Protocol for TcpSock {
                 return Ok(RecvInfo { eof: false, ..eof });
             }
             if let Some(e) = net.entries.get_mut(&h)
-                && let Some(err) = e.error.take()
+                && let Some(err) = e.error
             {
+                // A reset after the peer's FIN (EPIPE) reads as end of file and stays for
+                // the next send, as Linux's tcp_recvmsg checks SOCK_DONE before sk_err.
+                if err == Errno::EPIPE {
+                    return Ok(eof);
+                }
+                e.error = None;
                 return Err(cx.fail(err, ended_why(err)));
             }
             if rd_shut || (!s.may_recv() && !connecting) {

@@ -25,7 +25,7 @@ fn step() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn arbitrary_programs(data in proptest::collection::vec(any::<u8>(), 0..200)) {
@@ -103,4 +103,23 @@ fn icmp_errors() {
     assert!(check_ingress(&[0x84, 2, 0x12, 0x34, 3, 0, 10]));
     // Other types and codes.
     assert!(check_ingress(&[0x84, 0, 0x80, 0, 0x84, 0, 0xff, 0, 10]));
+}
+
+/// Found by the fuzz target `ingress`: injected segments give the client a FIN
+/// (CLOSE-WAIT), then a reset; the client's next receive failed with `EPIPE`, which
+/// Linux's `recv` never gives there: it reads end of file (`tcp_recvmsg` checks
+/// `SOCK_DONE` before `sk_err`), and the `EPIPE` goes to the next send.
+#[test]
+fn a_reset_after_the_peers_fin_reads_as_end_of_file() {
+    check_ingress(&[
+        6, 10, 241, 241, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 1, 20, 1, 0, 0, 0, 127,
+        113, 0, 1, 0, 0, 0, 0, 0, 94, 235, 12, 159, 247, 0, 10, 255, 255, 255, 255, 255, 255, 255,
+        0, 0, 0, 0, 0, 143, 233, 255, 8, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+        5, 5, 5, 5, 5, 5, 8, 5, 5, 5, 5, 5, 5, 5, 136, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+        5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+        5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 251, 113, 5, 5, 5, 5, 200, 9, 6,
+        10, 5, 5, 5, 5, 5, 5, 5, 5, 10, 47, 8, 200, 244, 17, 25, 39, 4, 47, 4, 11, 5, 5, 5, 5, 5,
+        5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 251,
+        113, 65,
+    ]);
 }

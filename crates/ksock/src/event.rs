@@ -180,6 +180,10 @@ mod tests {
     }
 
     #[test]
+    // `Waker::will_wake` is best-effort: under Miri a clone's vtable has another address,
+    // so the clones do not compare equal there and each registers anew (until the next
+    // notification takes them all).
+    #[cfg_attr(miri, ignore = "will_wake is false for clones under Miri")]
     fn adding_the_same_waker_merges() {
         let mut w = Waiters::default();
         let (a, wa) = counter();
