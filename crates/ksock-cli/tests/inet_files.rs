@@ -885,6 +885,15 @@ print(status(lid)["pending"])
          True True True ESTABLISHED ESTABLISHED\n\
          0\n"
     );
+    // The family's counters saw the dropped SYN too (`/net/inet/stats`, `name value`).
+    let stats = fs::read_to_string(inet(&net).join("stats")).expect("read inet/stats");
+    let syn: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("syn_dropped ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no syn_dropped in {stats}"));
+    assert!(syn >= 1, "{stats}");
+    assert!(stats.contains("\nframes_bad 0\n"), "{stats}");
+    assert!(stats.contains("\nloopback_frames "), "{stats}");
     finish(net);
 }
 

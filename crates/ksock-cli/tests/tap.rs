@@ -1272,6 +1272,19 @@ print(sent, len(frames))
     wait_out(server, "ksock echo server").ok();
     let out = lab.net.py(&format!("{INET}\n{LOCAL_WORK}\n{SEQ_WORK}"));
     assert_eq!(out.ok(), "loopback 1048576 True\nseqpacket b'over local'\n");
+    // They were counted: every frame the device gave, and those that are not IPv4, IPv6
+    // or ARP, or are cut short before their Ethernet header ends, as bad.
+    let stats = fs::read_to_string(lab.net.root.join("inet/stats")).expect("read inet/stats");
+    let count = |k: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {stats}"))
+    };
+    assert!(count("tap_rx_frames") >= 321, "{stats}");
+    assert!(count("frames_bad") >= 1, "{stats}");
+    assert!(count("frames_in") >= count("tap_rx_frames"), "{stats}");
+    assert_eq!(count("tap_tx_errors"), 0, "{stats}");
     lab.finish();
 }
 

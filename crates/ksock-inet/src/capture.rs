@@ -181,6 +181,12 @@ impl Link for Capture {
         self.inner.looped()
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut v = self.inner.counters();
+        v.push(("captured_frames", self.frames));
+        v
+    }
+
     fn hardware_addr(&self) -> Option<[u8; 6]> {
         self.inner.hardware_addr()
     }

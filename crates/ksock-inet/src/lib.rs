@@ -283,6 +283,20 @@ impl Family for InetFamily {
         })
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.shared.peek(|n| {
+            let s = n.stats;
+            let mut v = alloc::vec![
+                ("frames_in", s.frames_in),
+                ("frames_bad", s.frames_bad),
+                ("syn_dropped", s.syn_dropped),
+                ("udp_dropped", s.udp_dropped),
+            ];
+            v.extend(n.link_counters());
+            v
+        })
+    }
+
     fn on_timer(&self, _now: u64) -> Option<u64> {
         self.shared.drive(true)
     }

@@ -32,6 +32,11 @@ pub trait Link: Send {
         drop(frame);
     }
 
+    /// The link's counters, as (name, value), for the family's `stats`.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// Whether the frame [`recv`](Link::recv) last returned is one this link was given to
     /// send (looped back): a capture has recorded it already.
     fn looped(&self) -> bool {
@@ -175,6 +180,10 @@ impl Link for Loopback {
 
     fn looped(&self) -> bool {
         true
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        alloc::vec![("loopback_frames", self.sent)]
     }
 
     fn loopback(&mut self) -> Option<&mut Loopback> {

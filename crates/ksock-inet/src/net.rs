@@ -455,6 +455,11 @@ impl Net {
         }
     }
 
+    /// The link's counters.
+    pub(crate) fn link_counters(&self) -> Vec<(&'static str, u64)> {
+        self.link.counters()
+    }
+
     /// The link, for a test stepping it.
     pub(crate) fn link(&mut self) -> &mut dyn Link {
         &mut *self.link

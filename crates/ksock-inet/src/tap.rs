@@ -444,6 +444,19 @@ impl Link for TapLink {
         self.looped
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let st = &self.rx.stats;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        alloc::vec![
+            ("loopback_frames", n(&st.looped)),
+            ("tap_rx_frames", n(&st.rx_frames)),
+            ("tap_rx_dropped", n(&st.rx_dropped)),
+            ("tap_tx_frames", n(&st.tx_frames)),
+            ("tap_tx_errors", n(&st.tx_errors)),
+            ("tap_down", u64::from(self.down_since.is_some())),
+        ]
+    }
+
     fn send(&mut self, now: Instant, frame: Vec<u8>) {
         let st = &self.rx.stats;
         match Self::route(&frame) {

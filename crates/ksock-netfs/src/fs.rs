@@ -380,7 +380,7 @@ fn perm_of(node: Node) -> u16 {
     match node {
         Node::Root | Node::Family { .. } => 0o555,
         Node::Factory { .. } => 0o666,
-        Node::Addrs { .. } | Node::Table { .. } => 0o444,
+        Node::Addrs { .. } | Node::Table { .. } | Node::Stats { .. } => 0o444,
         Node::SockDir { .. } => 0o700,
         Node::File { file, .. } if file.writable() => 0o600,
         Node::File { .. } => 0o400,
@@ -542,7 +542,11 @@ impl Inner {
             self.check_owner(&sock, cred)?;
         }
         let writable = match node {
-            Node::Root | Node::Family { .. } | Node::Addrs { .. } | Node::Table { .. } => false,
+            Node::Root
+            | Node::Family { .. }
+            | Node::Addrs { .. }
+            | Node::Table { .. }
+            | Node::Stats { .. } => false,
             Node::Factory { .. } | Node::SockDir { .. } => true,
             Node::File { file, .. } => file.writable(),
         };
@@ -582,6 +586,10 @@ impl Inner {
                     let (_, flags) = split_flags(name)?;
                     return Ok(Node::Table { fam, flags });
                 }
+                if base == b"stats" {
+                    let (_, flags) = split_flags(name)?;
+                    return Ok(Node::Stats { fam, flags });
+                }
                 if let Some(ty) = core::str::from_utf8(base)
                     .ok()
                     .and_then(ksock::SockType::from_name)
@@ -607,9 +615,11 @@ impl Inner {
                 let (_, flags) = split_flags(name)?;
                 Ok(Node::File { id, file, flags })
             }
-            Node::Factory { .. } | Node::Addrs { .. } | Node::Table { .. } | Node::File { .. } => {
-                Err(Errno::ENOTDIR)
-            }
+            Node::Factory { .. }
+            | Node::Addrs { .. }
+            | Node::Table { .. }
+            | Node::Stats { .. }
+            | Node::File { .. } => Err(Errno::ENOTDIR),
         }
     }
 
@@ -618,6 +628,19 @@ impl Inner {
         let mut s = String::new();
         for a in family.listening() {
             s.push_str(&crate::status::show_addr(&a));
+            s.push('\n');
+        }
+        Ok(Bytes::from(s))
+    }
+
+    /// The `stats` file of a family: its counters, `name value` per line.
+    fn stats_text(&self, fam: u8) -> Result<Bytes> {
+        let family = self.family(fam).ok_or(Errno::ENOENT)?;
+        let mut s = String::new();
+        for (k, v) in family.counters() {
+            s.push_str(k);
+            s.push(' ');
+            s.push_str(&v.to_string());
             s.push('\n');
         }
         Ok(Bytes::from(s))
@@ -700,6 +723,7 @@ impl Inner {
             Node::Table { fam, .. } => {
                 self.family(fam).ok_or(Errno::ENOENT)?;
             }
+            Node::Stats { fam, .. } => attr.size = self.stats_text(fam)?.len() as u64,
             Node::SockDir { id } | Node::File { id, .. } => {
                 let sock = self.sock(id).ok_or(Errno::ENOENT)?;
                 attr.uid = Self::owner(&sock);
@@ -827,14 +851,14 @@ impl Inner {
                     path_nb,
                 ))
             }
-            Node::Addrs { fam, .. } | Node::Table { fam, .. } => {
+            Node::Addrs { fam, .. } | Node::Table { fam, .. } | Node::Stats { fam, .. } => {
                 if mode.write {
                     return Err(Errno::EACCES);
                 }
-                let text = if matches!(node, Node::Table { .. }) {
-                    self.table_text(fam)?
-                } else {
-                    self.addrs_text(fam)?
+                let text = match node {
+                    Node::Table { .. } => self.table_text(fam)?,
+                    Node::Stats { .. } => self.stats_text(fam)?,
+                    _ => self.addrs_text(fam)?,
                 };
                 Ok(Handle::new(
                     self.clone(),

@@ -136,6 +136,13 @@ pub enum Node {
         /// Path flags (accepted, without effect).
         flags: PathFlags,
     },
+    /// `/<family>/stats`: the family's counters, one `name value` per line.
+    Stats {
+        /// The family's index.
+        fam: u8,
+        /// Path flags (accepted, without effect).
+        flags: PathFlags,
+    },
     /// `/<family>/<id>`: a socket's directory.
     SockDir {
         /// The socket's id.
@@ -158,6 +165,7 @@ const K_FACTORY: u64 = 3;
 const K_ADDRS: u64 = 4;
 const K_SOCKDIR: u64 = 5;
 const K_TABLE: u64 = 14;
+const K_STATS: u64 = 15;
 
 /// The largest socket id an inode number can carry.
 pub const MAX_ID: u64 = (1 << 48) - 1;
@@ -173,6 +181,7 @@ impl Node {
             }
             Node::Addrs { fam, flags } => K_ADDRS | (flags.bits() as u64) << 4 | (fam as u64) << 8,
             Node::Table { fam, flags } => K_TABLE | (flags.bits() as u64) << 4 | (fam as u64) << 8,
+            Node::Stats { fam, flags } => K_STATS | (flags.bits() as u64) << 4 | (fam as u64) << 8,
             Node::SockDir { id } => K_SOCKDIR | id << 16,
             Node::File { id, file, flags } => file.kind() | (flags.bits() as u64) << 4 | id << 16,
         }
@@ -195,6 +204,7 @@ impl Node {
             },
             K_ADDRS => Node::Addrs { fam, flags },
             K_TABLE => Node::Table { fam, flags },
+            K_STATS => Node::Stats { fam, flags },
             K_SOCKDIR => Node::SockDir { id: high },
             k => Node::File {
                 id: high,
@@ -228,6 +238,7 @@ impl Node {
             Node::Factory { flags, .. }
             | Node::Addrs { flags, .. }
             | Node::Table { flags, .. }
+            | Node::Stats { flags, .. }
             | Node::File { flags, .. } => flags,
             _ => PathFlags::empty(),
         }
@@ -329,6 +340,7 @@ mod tests {
             }),
             (any::<u8>(), flags.clone()).prop_map(|(fam, flags)| Node::Addrs { fam, flags }),
             (any::<u8>(), flags.clone()).prop_map(|(fam, flags)| Node::Table { fam, flags }),
+            (any::<u8>(), flags.clone()).prop_map(|(fam, flags)| Node::Stats { fam, flags }),
             (1..=MAX_ID).prop_map(|id| Node::SockDir { id }),
             (1..=MAX_ID, file, flags).prop_map(|(id, file, flags)| Node::File { id, file, flags }),
         ]

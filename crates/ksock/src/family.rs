@@ -105,6 +105,12 @@ pub trait Family: Send + Sync + 'static {
     /// The addresses of its listening sockets (the `/net/<family>/addrs` file).
     fn listening(&self) -> Vec<SockAddr>;
 
+    /// The family's own counters, as (name, value) (the `/net/<family>/stats` file): what
+    /// it dropped and why, what its devices did. None by default.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// Runs the family's timers that are due at `now` (nanoseconds on the stack's clock,
     /// see [`crate::time`]) and returns when it next wants to run (`None`: no timer set).
     /// The host calls it through [`Stack::on_timer`](crate::Stack::on_timer); a family
