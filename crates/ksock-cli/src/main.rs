@@ -207,8 +207,20 @@ fn mount(args: MountArgs) -> Result<(), String> {
         .iter()
         .map(|f| f.name())
         .collect();
+    // With a TAP device, say where inet reaches and as what.
+    let tap = match (&args.tap, args.addrs.is_empty()) {
+        (Some(name), false) => {
+            let addrs: Vec<String> = args
+                .addrs
+                .iter()
+                .map(|(ip, p)| format!("{ip}/{p}"))
+                .collect();
+            format!(" on {name} as {}", addrs.join(", "))
+        }
+        _ => String::new(),
+    };
     eprintln!(
-        "ksock: serving {} ({}); Ctrl-C to unmount",
+        "ksock: serving {} ({}{tap}); Ctrl-C to unmount",
         args.dir.display(),
         families.join(", ")
     );
