@@ -12,6 +12,11 @@
 //! The price of one interface: the loopback shares the TAP's MTU while a TAP is set up,
 //! and binds only `127.0.0.1` of `127.0.0.0/8`.
 //!
+//! A device that existed before is probed first (ARP, as RFC 5227): an address someone on
+//! its link already answers for is refused. A device that refuses frames (`EIO`: its
+//! interface is down) for [`LINK_DOWN_GRACE`] fails the connections waiting on a peer
+//! through it with `ENETDOWN`.
+//!
 //! The device is opened through `tun-rs` (its `TUNSETIFF` ioctl is the only `unsafe` on
 //! this path, and it is that crate's).
 
@@ -194,8 +199,8 @@ impl TapLink {
     }
 
     /// Starts the reader thread: it hands each frame the device gives to the interface
-    /// and runs `kick` (which runs the interface) until the link is dropped or `alive`
-    /// says the interface is gone.
+    /// and runs `kick` (which runs the interface), until the link is dropped or `kick`
+    /// returns `false` (the interface is gone).
     pub(crate) fn start(&mut self, kick: impl Fn() -> bool + Send + 'static) -> io::Result<()> {
         let dev = self.dev.clone();
         let rx: Weak<Rx> = Arc::downgrade(&self.rx);
