@@ -145,6 +145,39 @@ impl AllocTrace {
     }
 }
 
+/// A memory row's figure for `n` held `what`s ("pair", "connection"): resident growth per
+/// item, with the heap's (mallinfo2) and the counting allocator's views as extras.
+pub fn per_item(
+    what: &str,
+    n: usize,
+    rss: (u64, u64),
+    heap: (Option<u64>, Option<u64>),
+    trace: Option<&AllocTrace>,
+) -> crate::row::Measured {
+    let per = |a: u64, b: u64| (b as f64 - a as f64) / n as f64;
+    let mut m = crate::row::Measured {
+        value: per(rss.0, rss.1),
+        extras: Vec::new(),
+        detail: None,
+    };
+    if let (Some(a), Some(b)) = heap {
+        m.extras.push((
+            format!("heap in use per {what} (mallinfo2)"),
+            crate::stats::Unit::Bytes,
+            per(a, b),
+        ));
+    }
+    if let Some(t) = trace {
+        m.extras.push((
+            format!("requested bytes per {what}"),
+            crate::stats::Unit::Bytes,
+            t.bytes as f64 / n as f64,
+        ));
+        m.detail = Some(format!("live blocks per {what}: {}", t.describe(n as f64)));
+    }
+    m
+}
+
 /// Runs `f` with the counting allocator armed and returns what `f` left allocated. `None`
 /// if [`CountingAlloc`] is not the global allocator. Allocations by other threads meanwhile
 /// are counted too: run it while nothing else allocates.

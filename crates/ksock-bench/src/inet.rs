@@ -523,30 +523,13 @@ fn ksock_memory(n: usize) -> Result<Measured, String> {
             k.family.socket_count()
         ));
     }
-    let per = |a: u64, b: u64| (b as f64 - a as f64) / n as f64;
-    let mut m = Measured {
-        value: per(rss0, rss1),
-        extras: Vec::new(),
-        detail: None,
-    };
-    if let (Some(a), Some(b)) = (heap0, heap1) {
-        m.extras.push((
-            "heap in use per connection (mallinfo2)".into(),
-            Unit::Bytes,
-            per(a, b),
-        ));
-    }
-    if let Some(t) = trace {
-        m.extras.push((
-            "requested bytes per connection".into(),
-            Unit::Bytes,
-            t.bytes as f64 / n as f64,
-        ));
-        m.detail = Some(format!(
-            "live blocks per connection: {}",
-            t.describe(n as f64)
-        ));
-    }
+    let m = heap::per_item(
+        "connection",
+        n,
+        (rss0, rss1),
+        (heap0, heap1),
+        trace.as_ref(),
+    );
     drop(conns);
     drop(l);
     k.settle()?;

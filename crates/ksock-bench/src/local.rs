@@ -191,27 +191,7 @@ fn ksock_memory(ty: SockType, n: usize) -> Result<Measured, String> {
     made?;
     let rss1 = sys::rss_bytes()?;
     let heap1 = heap::heap_in_use();
-    let per = |a: u64, b: u64| (b as f64 - a as f64) / n as f64;
-    let mut m = Measured {
-        value: per(rss0, rss1),
-        extras: Vec::new(),
-        detail: None,
-    };
-    if let (Some(a), Some(b)) = (heap0, heap1) {
-        m.extras.push((
-            "heap in use per pair (mallinfo2)".into(),
-            Unit::Bytes,
-            per(a, b),
-        ));
-    }
-    if let Some(t) = trace {
-        m.extras.push((
-            "requested bytes per pair".into(),
-            Unit::Bytes,
-            t.bytes as f64 / n as f64,
-        ));
-        m.detail = Some(format!("live blocks per pair: {}", t.describe(n as f64)));
-    }
+    let m = heap::per_item("pair", n, (rss0, rss1), (heap0, heap1), trace.as_ref());
     if st.socket_count() != 2 * n {
         return Err(format!(
             "{} sockets open, {} expected",

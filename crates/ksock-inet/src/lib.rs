@@ -42,7 +42,6 @@ pub mod ports;
 #[cfg(feature = "std")]
 pub mod tap;
 mod tcp;
-mod trace;
 mod udp;
 
 pub use link::{DeviceLink, Link, Loopback};

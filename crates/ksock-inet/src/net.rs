@@ -852,7 +852,7 @@ impl Net {
             // Full: no reset, the client retries (Linux drops the SYN too).
             l.overflows += 1;
             self.stats.syn_dropped += 1;
-            crate::trace::ev!(
+            ksock::trace_event!(
                 debug,
                 "SYN dropped: the listen backlog is full",
                 listener = l.sock.upgrade().map_or(0, |s| s.id()),

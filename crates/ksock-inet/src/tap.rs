@@ -17,8 +17,8 @@
 //! interface is down) for [`LINK_DOWN_GRACE`] fails the connections waiting on a peer
 //! through it with `ENETDOWN`.
 //!
-//! The device is opened through `tun-rs` (its `TUNSETIFF` ioctl is the only `unsafe` on
-//! this path, and it is that crate's).
+//! The device is opened through `tun-rs`, which makes the `TUNSETIFF` ioctl: this module
+//! holds only host glue over that crate's safe interface.
 
 use crate::link::Link;
 use alloc::collections::VecDeque;

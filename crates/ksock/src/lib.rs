@@ -50,7 +50,8 @@ pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
-mod trace;
+#[doc(hidden)]
+pub mod trace;
 pub mod types;
 
 /// The README's examples, compiled and run as doc tests.
