@@ -6,56 +6,13 @@
 
 mod common;
 
-use common::{Net, PATIENCE, read_line, wait_out};
+use common::{INET, Net, PATIENCE, read_line, wait_out};
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Python helpers for the inet directory, after the common prelude (`N` is the inet
-/// directory from here on, so `sock`, `ctl` and `text` work on it).
-const INET: &str = r#"
-import hashlib, json, random, subprocess
-N = os.environ["ROOT"] + "/inet"
-
-def status(sid):
-    return dict(l.split(" ", 1) for l in text(f"{N}/{sid}/status").splitlines())
-
-def port(addr):
-    return int(addr.rsplit(":", 1)[1])
-
-def exchange(data, ctlfd, payload):
-    """Sends `payload` through `data` while receiving until end of file, then shuts the
-    write side down (through `ctlfd`). Returns (sha256 sent, bytes received, sha256
-    received)."""
-    got = []
-    def reader():
-        h, n = hashlib.sha256(), 0
-        try:
-            while True:
-                b = os.read(data, 1 << 20)
-                if not b:
-                    break
-                h.update(b)
-                n += len(b)
-        except OSError as e:
-            got.append((e, n))
-            return
-        got.append((n, h.hexdigest()))
-    t = threading.Thread(target=reader)
-    t.start()
-    view, off = memoryview(payload), 0
-    while off < len(view):
-        off += os.write(data, view[off:off + (1 << 20)])
-    ctl(ctlfd, "shutdown wr")
-    t.join()
-    if isinstance(got[0][0], OSError):
-        e, n = got[0]
-        raise OSError(e.errno, f"{e.strerror}: a read, {n} bytes received, {off} sent")
-    return hashlib.sha256(payload).hexdigest(), got[0][0], got[0][1]
-"#;
 
 /// A Python script over the inet directory: the helpers above, then `script`.
 fn py(script: &str) -> String {

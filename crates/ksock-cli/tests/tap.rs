@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Net, Out, read_line, wait_out, wait_until};
+use common::{INET, Net, Out, read_line, wait_out, wait_until};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -266,48 +266,6 @@ impl Lab {
         drop(ns);
     }
 }
-
-/// Python helpers for the ksock side, after the common prelude: `N` is the inet directory.
-const INET: &str = r#"
-import hashlib, random, struct
-N = os.environ["ROOT"] + "/inet"
-
-def status(sid):
-    return dict(l.split(" ", 1) for l in text(f"{N}/{sid}/status").splitlines())
-
-def connect(to):
-    """A TCP connection to `to`: (ctl fd, id, data fd)."""
-    c, cid = sock("stream")
-    ctl(c, f"connect {to}")
-    return c, cid, os.open(f"{N}/{cid}/data", os.O_RDWR)
-
-def write_all(fd, payload):
-    view, off = memoryview(payload), 0
-    while off < len(view):
-        off += os.write(fd, view[off:off + (1 << 16)])
-    return off
-
-def exchange(data, ctlfd, payload):
-    """Sends `payload` through `data` from one thread while another receives until end of
-    file, then shuts the write side down. Returns (sha256 sent, bytes received, sha256
-    received)."""
-    got = []
-    def reader():
-        h, n = hashlib.sha256(), 0
-        while True:
-            b = os.read(data, 1 << 20)
-            if not b:
-                break
-            h.update(b)
-            n += len(b)
-        got.append((n, h.hexdigest()))
-    t = threading.Thread(target=reader)
-    t.start()
-    write_all(data, payload)
-    ctl(ctlfd, "shutdown wr")
-    t.join()
-    return hashlib.sha256(payload).hexdigest(), got[0][0], got[0][1]
-"#;
 
 /// The sha256 of `bytes`, in hex.
 fn sha256(bytes: &[u8]) -> String {

@@ -422,3 +422,57 @@ impl Net {
             .expect("spawn python3 (is it installed?)")
     }
 }
+
+/// Python helpers for the inet directory, after [`Net::py`]'s prelude: `N` is
+/// `/net/inet`; `status`, `port`, `connect` (a TCP connection: ctl fd, id, data fd),
+/// `write_all`, and `exchange` (send through `data` while another thread receives until end
+/// of file, then shut the write side down; returns (sha256 sent, bytes received, sha256
+/// received)).
+pub const INET: &str = r#"
+import hashlib, json, random, struct, subprocess
+N = os.environ["ROOT"] + "/inet"
+
+def status(sid):
+    return dict(l.split(" ", 1) for l in text(f"{N}/{sid}/status").splitlines())
+
+def port(addr):
+    return int(addr.rsplit(":", 1)[1])
+
+def connect(to):
+    c, cid = sock("stream")
+    ctl(c, f"connect {to}")
+    return c, cid, os.open(f"{N}/{cid}/data", os.O_RDWR)
+
+def write_all(fd, payload):
+    view, off = memoryview(payload), 0
+    while off < len(view):
+        off += os.write(fd, view[off:off + (1 << 16)])
+    return off
+
+def exchange(data, ctlfd, payload):
+    got = []
+    def reader():
+        h, n = hashlib.sha256(), 0
+        try:
+            while True:
+                b = os.read(data, 1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+        except OSError as e:
+            got.append((e, n))
+            return
+        got.append((n, h.hexdigest()))
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        sent = write_all(data, payload)
+    finally:
+        ctl(ctlfd, "shutdown wr")
+        t.join()
+    if isinstance(got[0][0], OSError):
+        e, n = got[0]
+        raise OSError(e.errno, f"{e.strerror}: a read, {n} bytes received, {sent} sent")
+    return hashlib.sha256(payload).hexdigest(), got[0][0], got[0][1]
+"#;
