@@ -4,6 +4,9 @@
 
 use ksock_cli::ss;
 
+mod export;
+mod import;
+
 use clap::{Args, Parser, Subcommand};
 use ksock_fuse::{MountOptions, Unmounted};
 use nix::sys::signal::{SigSet, Signal};
@@ -25,6 +28,12 @@ struct Cli {
 enum Cmd {
     /// Mount the /net tree and serve it in the foreground (Ctrl-C or SIGTERM unmounts).
     Mount(MountArgs),
+    /// Serve a /net tree over 9P2000 (Plan 9's exportfs), on a Unix socket only this user
+    /// may use, TCP on loopback, or standard input and output.
+    Export(export::ExportArgs),
+    /// Mount a tree served over 9P2000 (`ksock export`) at DIR, in the foreground
+    /// (Ctrl-C or SIGTERM unmounts).
+    Import(import::ImportArgs),
     /// List the live sockets of a mounted tree.
     Ss(SsArgs),
     /// Benchmark ksock side by side with Linux (AF_UNIX, FUSE, memcpy) and report ratios
@@ -76,6 +85,13 @@ struct MountArgs {
     /// The default gateway through the TAP interface (one per IP version).
     #[arg(long = "gateway", value_name = "ADDR", requires = "tap")]
     gateways: Vec<std::net::IpAddr>,
+    /// Also serve the same tree over 9P2000 (as `ksock export` does): on the Unix socket of
+    /// --socket (default $XDG_RUNTIME_DIR/ksock/net.9p, or /run/ksock/net.9p for root)
+    /// and/or TCP with --listen.
+    #[arg(long)]
+    export: bool,
+    #[command(flatten)]
+    export_on: export::Listen,
 }
 
 /// Sends `tracing` events to standard error when `RUST_LOG` or `-v` asks for them;
@@ -168,15 +184,10 @@ fn mount(args: MountArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?,
         Err(e) => return Err(format!("cannot mount at {}: {e}", args.dir.display())),
     }
-    // Block the stop signals before any thread starts, so that only the waiter below sees
-    // them (threads inherit the mask).
-    let mut signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(s);
+    if !args.export && (args.export_on.socket.is_some() || args.export_on.listen.is_some()) {
+        return Err("--socket and --listen say where --export serves: add --export".into());
     }
-    signals
-        .thread_block()
-        .map_err(|e| format!("cannot block signals: {e}"))?;
+    let signals = block_stop_signals()?;
     let stack = ksock::Stack::new();
     let tap = match &args.tap {
         Some(name) => Some(ksock_cli::tap_config(name, &args.addrs, &args.gateways)?),
@@ -200,6 +211,12 @@ fn mount(args: MountArgs) -> Result<(), String> {
         nonempty: args.nonempty,
     };
     let m = ksock_fuse::mount(netfs, &args.dir, &opts).map_err(|e| e.to_string())?;
+    // The export serves the very namespace the mount does.
+    let export = if args.export {
+        Some(export::start(m.netfs(), &args.export_on)?)
+    } else {
+        None
+    };
     let families: Vec<&str> = m
         .netfs()
         .stack()
@@ -219,17 +236,25 @@ fn mount(args: MountArgs) -> Result<(), String> {
         }
         _ => String::new(),
     };
+    let exported = match &export {
+        Some(x) => format!(", exported on {}", x.wheres.join(" and ")),
+        None => String::new(),
+    };
     eprintln!(
-        "ksock: serving {} ({}{tap}); Ctrl-C to unmount",
+        "ksock: serving {} ({}{tap}{exported}); Ctrl-C to unmount",
         args.dir.display(),
         families.join(", ")
     );
+    let export_socket = export.as_ref().and_then(|x| x.socket.clone());
     let unmounter = m.unmounter();
     let dir = args.dir.clone();
     std::thread::Builder::new()
         .name("ksock-signals".into())
         .spawn(move || {
             let sig = signals.wait();
+            if let Some(p) = &export_socket {
+                let _ = std::fs::remove_file(p);
+            }
             match unmounter.unmount() {
                 Ok(Unmounted::Clean) => {
                     eprintln!(
@@ -257,6 +282,19 @@ fn mount(args: MountArgs) -> Result<(), String> {
 
 /// The tree `ksock ss` reads: the one named, else `/net` if a ksock tree is mounted there,
 /// else the ksock tree of the mount table (the first, said so, if there are several).
+/// Blocks the stop signals (INT, TERM, HUP) before any thread starts, so that only the
+/// caller's waiter sees them (threads inherit the mask).
+pub(crate) fn block_stop_signals() -> Result<SigSet, String> {
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    Ok(signals)
+}
+
 fn ss_dir(named: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(d) = named {
         return Ok(d);
@@ -324,6 +362,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Mount(a) => mount(a),
+        Cmd::Export(a) => export::run(a, logging),
+        Cmd::Import(a) => import::run(a),
         Cmd::Ss(a) => ss(a),
         Cmd::Bench(a) => return ksock_bench::main(&a),
     };

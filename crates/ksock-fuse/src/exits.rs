@@ -8,7 +8,8 @@
 //! (`pidfd_poll` in `kernel/pid.c` since Linux 6.9; before that, when its leader had and
 //! the group was empty), not when the main thread calls `pthread_exit` while other threads
 //! run, as a zombie leader in `/proc/<pid>/stat` would suggest. Then the namespace is told
-//! ([`NetFs::process_exited`]) and the pidfd closed. Nothing wakes while no process ends.
+//! ([`NetFs::process_exited`]; or whatever handler [`Exits::with_handler`] was given) and
+//! the pidfd closed. Nothing wakes while no process ends.
 //!
 //! The system calls go through `rustix`'s safe wrappers: no unsafe code here.
 
@@ -46,8 +47,8 @@ impl Watched {
 }
 
 /// The processes watched for their exit, and the thread that waits for them.
-pub(crate) struct Exits {
-    netfs: NetFs,
+pub struct Exits {
+    on_exit: Box<dyn Fn(ProcId) + Send + Sync>,
     epoll: OwnedFd,
     stop: OwnedFd,
     watched: Mutex<Watched>,
@@ -56,13 +57,23 @@ pub(crate) struct Exits {
 }
 
 impl Exits {
-    /// Starts the waiting thread for `netfs`.
-    pub(crate) fn start(netfs: NetFs) -> io::Result<Arc<Exits>> {
+    /// Starts the waiting thread for `netfs`: a process that exits is reported to it
+    /// ([`NetFs::process_exited`]).
+    pub fn start(netfs: NetFs) -> io::Result<Arc<Exits>> {
+        Self::with_handler(move |p| netfs.process_exited(p))
+    }
+
+    /// Starts the waiting thread, which calls `on_exit` once with each watched process
+    /// when it has exited. `on_exit` may also be called by [`watch`](Self::watch) itself,
+    /// on the caller's thread, for a process that has already gone.
+    pub fn with_handler(
+        on_exit: impl Fn(ProcId) + Send + Sync + 'static,
+    ) -> io::Result<Arc<Exits>> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let stop = eventfd(0, EventfdFlags::CLOEXEC)?;
         epoll::add(&epoll, &stop, EventData::new_u64(STOP), EventFlags::IN)?;
         let exits = Arc::new(Exits {
-            netfs,
+            on_exit: Box::new(on_exit),
             epoll,
             stop,
             watched: Mutex::new(Watched::new()),
@@ -80,14 +91,14 @@ impl Exits {
     }
 
     /// How many processes are watched.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.watched.lock().keys.len()
     }
 
     /// Watches the process of thread `tid`, which has just created a socket and waits for
     /// the answer (so the process has not ended: its pid cannot name another one yet). The
     /// process is named as [`crate::host_netfs`]'s resolver names it, with [`procs::resolve`].
-    pub(crate) fn watch(&self, tid: u32) {
+    pub fn watch(&self, tid: u32) {
         // The namespace's resolver has just read the same files for the same thread, which is
         // still there (it waits for this answer): this cannot fail unless `/proc` does, and
         // then the namespace recorded no creator either.
@@ -102,7 +113,7 @@ impl Exits {
             .and_then(|pid| pidfd_open(pid, PidfdFlags::empty()));
         let fd = match fd {
             Ok(fd) => fd,
-            Err(rustix::io::Errno::SRCH) => return self.netfs.process_exited(p),
+            Err(rustix::io::Errno::SRCH) => return (self.on_exit)(p),
             Err(e) => {
                 // Out of file descriptors, say: the sockets then outlive the process, until
                 // they are hung up or the mount ends. Say so once.
@@ -119,7 +130,7 @@ impl Exits {
         // The pidfd names whatever process had the pid when it was opened: make sure that
         // was `p` (a zombie still counts: it has not been reaped).
         if procs::start_of(p.pid) != Some(p.start) {
-            return self.netfs.process_exited(p);
+            return (self.on_exit)(p);
         }
         // Listed and added to epoll under one lock, so that the waiting thread, which looks
         // events up under it, never sees one it cannot find.
@@ -139,8 +150,13 @@ impl Exits {
         w.fds.insert(key, (p, fd));
     }
 
+    /// Whether no process is watched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Stops the waiting thread and closes every pidfd.
-    pub(crate) fn stop(&self) {
+    pub fn stop(&self) {
         let _ = rustix::io::write(&self.stop, &1u64.to_ne_bytes());
         let t = self.thread.lock().take();
         if let Some(t) = t
@@ -178,7 +194,7 @@ impl Exits {
                 };
                 if let Some((p, fd)) = gone {
                     drop(fd);
-                    self.netfs.process_exited(p);
+                    (self.on_exit)(p);
                 }
             }
         }
@@ -217,7 +233,7 @@ mod tests {
         drop(child.stdin.take());
         child.wait().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while ids.iter().any(live) || exits.len() != 0 {
+        while ids.iter().any(live) || !exits.is_empty() {
             assert!(Instant::now() < deadline, "sockets outlived their creator");
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 const TTL: Duration = Duration::ZERO;
 
 /// The largest write the kernel sends in one request (records up to this size stay whole).
-pub(crate) const MAX_WRITE: u32 = 1 << 20;
+pub const MAX_WRITE: u32 = 1 << 20;
 
 /// The size every socket file (factory, `ctl`, `data`, `accept`, `listen`) reports.
 ///
@@ -34,7 +34,7 @@ pub(crate) const MAX_WRITE: u32 = 1 << 20;
 /// `2^31 - 4096` with 4 KiB pages, less with larger ones), so a size of exactly that is one
 /// no write can pass; it also still fits a 32-bit `off_t`, so `stat` works for programs
 /// built without large-file support.
-pub(crate) const SOCKET_FILE_SIZE: u64 = (i32::MAX as u64) & !4095;
+pub const SOCKET_FILE_SIZE: u64 = (i32::MAX as u64) & !4095;
 
 /// How a file is opened: socket files are streams (no file position, so reads and writes
 /// on one open file never serialize on the position lock) whose direct writes may run in

@@ -39,9 +39,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod exits;
+pub mod exits;
 mod fs;
 mod mountpoint;
+pub use fs::{MAX_WRITE, SOCKET_FILE_SIZE};
 pub use mountpoint::ksock_mounts;
 pub mod procs;
 
@@ -228,6 +229,13 @@ pub fn clear_stale_mount(dir: &Path) {
     }
 }
 
+/// Checks that a tree may be mounted at `dir`: an existing directory where no live ksock
+/// tree is mounted, empty unless `nonempty` (clear a dead mount first with
+/// [`clear_stale_mount`]). [`mount`] does this itself.
+pub fn check_mountpoint(dir: &Path, nonempty: bool) -> io::Result<()> {
+    mountpoint::check(dir, nonempty)
+}
+
 /// Mounts `netfs` at `dir` and serves it from background threads until it is unmounted.
 ///
 /// `dir` must be an existing directory, empty unless [`MountOptions::nonempty`], where no
@@ -317,10 +325,11 @@ pub fn mount(netfs: NetFs, dir: &Path, opts: &MountOptions) -> io::Result<Mount>
     })
 }
 
-/// Lets the mount hold as many files as it may: it keeps a pidfd open for each process
-/// that has sockets, and the default soft limit (1024) is small for a system-wide `/net`.
-/// Only the soft limit moves, up to the hard one; nothing in the mount uses `select(2)`.
-fn raise_fd_limit() {
+/// Lets the process hold as many files as it may; [`mount`] calls it. A mount keeps a
+/// pidfd open for each process that has sockets, and the default soft limit (1024) is small
+/// for a system-wide `/net`. Only the soft limit moves, up to the hard one; nothing in the
+/// mount uses `select(2)`.
+pub fn raise_fd_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut l = getrlimit(Resource::Nofile);
     if l.current < l.maximum {

@@ -39,13 +39,27 @@ impl Cred {
     }
 }
 
-/// A process, told apart from a later one with the same pid by its start time.
+/// A process, told apart from a later one with the same pid by its start time; or a
+/// transport's session standing for one ([`ProcId::session`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ProcId {
-    /// Its process id (thread group id).
+    /// Its process id (thread group id); 0 for a session.
     pub pid: u32,
-    /// When it started, in whatever unit the host uses (0 when unknown).
+    /// When it started, in whatever unit the host uses (0 when unknown); a session's number.
     pub start: u64,
+}
+
+impl ProcId {
+    /// A creator that is not a local process: a transport's session (a 9P attach), known by
+    /// a number the transport never reuses. It has pid 0, which no process has.
+    pub const fn session(n: u64) -> ProcId {
+        ProcId { pid: 0, start: n }
+    }
+
+    /// Whether this is a [`session`](Self::session).
+    pub const fn is_session(self) -> bool {
+        self.pid == 0
+    }
 }
 
 /// Maps the `pid` of a [`Cred`] to the process that should keep a new socket alive.
@@ -339,10 +353,27 @@ impl NetFs {
         cred: Cred,
     ) -> impl Future<Output = Result<Arc<Handle>>> + Send + 'static {
         let inner = self.inner.clone();
-        async move { inner.open(ino, mode, cred).await }
+        async move { inner.open(ino, mode, cred, None).await }
     }
 
-    /// The processes currently keeping sockets alive.
+    /// [`open`](Self::open) on behalf of `creator` rather than the process the
+    /// configuration's resolver finds for `cred.pid`: a socket a factory open creates lives
+    /// while `creator` does (until [`process_exited`](Self::process_exited) with it) or any
+    /// of its files is open. A transport whose client is not a local process names it here
+    /// (a 9P attach: [`ProcId::session`]); `None` makes a socket that lives only while its
+    /// files are open.
+    pub fn open_for(
+        &self,
+        ino: u64,
+        mode: OpenMode,
+        cred: Cred,
+        creator: Option<ProcId>,
+    ) -> impl Future<Output = Result<Arc<Handle>>> + Send + 'static {
+        let inner = self.inner.clone();
+        async move { inner.open(ino, mode, cred, Some(creator)).await }
+    }
+
+    /// The processes (and sessions) currently keeping sockets alive.
     pub fn creators(&self) -> Vec<ProcId> {
         let metas = self.inner.metas.lock();
         let set: HashSet<ProcId> = metas
@@ -391,7 +422,9 @@ fn perm_of(node: Node) -> u16 {
 /// process (thread group) it belongs to, which FUSE gives only as a thread id.
 fn core_cred(cred: &Cred, process: Option<ProcId>) -> ksock::Cred {
     ksock::Cred {
-        pid: process.map_or(cred.pid, |p| p.pid),
+        pid: process
+            .filter(|p| !p.is_session())
+            .map_or(cred.pid, |p| p.pid),
         uid: cred.uid,
         gid: cred.gid,
     }
@@ -812,7 +845,14 @@ impl Inner {
         Ok(out)
     }
 
-    async fn open(self: Arc<Self>, ino: u64, mode: OpenMode, cred: Cred) -> Result<Arc<Handle>> {
+    /// `creator`: `None` to ask the resolver, `Some(c)` to use `c`.
+    async fn open(
+        self: Arc<Self>,
+        ino: u64,
+        mode: OpenMode,
+        cred: Cred,
+        creator: Option<Option<ProcId>>,
+    ) -> Result<Arc<Handle>> {
         let node = Node::from_ino(ino).ok_or(Errno::ENOENT)?;
         let path_nb = node.flags().contains(PathFlags::NONBLOCK);
         match node {
@@ -823,10 +863,10 @@ impl Inner {
                 // Past the uid's limit the new socket ends here (EMFILE).
                 sock.set_account(self.account(cred.uid))?;
                 sock.set_owner(cred.uid)?;
-                let creator = if cred.pid != 0 {
-                    (self.resolver)(cred.pid)
-                } else {
-                    None
+                let creator = match creator {
+                    Some(c) => c,
+                    None if cred.pid != 0 => (self.resolver)(cred.pid),
+                    None => None,
                 };
                 sock.set_cred(core_cred(&cred, creator))?;
                 self.metas.lock().insert(
