@@ -9,9 +9,9 @@
 //! ([`Client::call_blocking`] and the conveniences built on it), which refuse with
 //! `EDEADLK` there.
 //!
-//! Tags come from a pool (never [`NOTAG`](crate::proto::NOTAG), which only `Tversion`
-//! uses); fids are the client's to allocate ([`Client::alloc_fid`]), and the conveniences
-//! free them when the server forgets them. A request is cancelled with [`Call::flush`], by
+//! Tags come from a pool (never [`NOTAG`], which only `Tversion` uses); fids are the
+//! client's to allocate ([`Client::alloc_fid`]), and the conveniences free them when the
+//! server forgets them. A request is cancelled with [`Call::flush`], by
 //! flush(5)'s rules: its tag stays in use until the `Rflush`; if the request's own answer
 //! comes first, the callback gets it, else the callback gets `EINTR`.
 //!

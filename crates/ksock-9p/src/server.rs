@@ -197,14 +197,14 @@ impl Server {
             id,
             server: self.clone(),
             cred: Cred::new(peer.uid, peer.gid, peer.pid),
-            out: Out::new(),
+            out: Out::new(writer),
             state: Mutex::new(State::new()),
         });
         let writer_thread = {
             let conn = conn.clone();
             thread::Builder::new()
                 .name("ksock-9p-write".into())
-                .spawn(move || conn.out.run(writer))
+                .spawn(move || conn.out.run())
         };
         let why = match writer_thread {
             Ok(_) => conn.read_loop(reader),
@@ -355,11 +355,16 @@ pub fn ename(e: Errno) -> String {
     }
 }
 
-/// The replies waiting for a connection's writer.
+/// The replies waiting to be written on a connection. The connection's reader writes the
+/// replies it makes itself, at once, after each request (no thread switch on the common
+/// path); replies made elsewhere (a parked request completed by another thread) are written
+/// by the connection's writer thread, so that no thread of another connection ever waits
+/// on this one's socket. Both write under one lock, taking the frames in order.
 struct Out {
     q: Mutex<OutQ>,
     ready: Condvar,
     room: Condvar,
+    writer: Mutex<Option<Box<dyn Write + Send>>>,
 }
 
 struct OutQ {
@@ -368,8 +373,16 @@ struct OutQ {
     closed: bool,
 }
 
+std::thread_local! {
+    /// The connection whose reader runs on this thread (0: none).
+    static READER_OF: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// At most this much is written in one system call.
+const BATCH: usize = 256 << 10;
+
 impl Out {
-    fn new() -> Out {
+    fn new(w: Box<dyn Write + Send>) -> Out {
         Out {
             q: Mutex::new(OutQ {
                 frames: VecDeque::new(),
@@ -378,10 +391,12 @@ impl Out {
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
+            writer: Mutex::new(Some(w)),
         }
     }
 
-    fn push(&self, frame: Vec<u8>) {
+    /// Queues a frame; `wake` the writer thread for it (else the caller flushes).
+    fn push(&self, frame: Vec<u8>, wake: bool) {
         let mut q = self.q.lock();
         if q.closed {
             return;
@@ -389,7 +404,56 @@ impl Out {
         q.bytes += frame.len();
         q.frames.push_back(frame);
         drop(q);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Takes the next frames to write, up to [`BATCH`] bytes (nothing once closed).
+    fn batch(&self) -> Vec<u8> {
+        let mut q = self.q.lock();
+        let mut batch: Vec<u8> = Vec::new();
+        while let Some(f) = q.frames.pop_front() {
+            q.bytes -= f.len();
+            if batch.is_empty() {
+                batch = f;
+            } else {
+                batch.extend_from_slice(&f);
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+        }
+        batch
+    }
+
+    /// Writes what is queued, here, unless the writer thread is writing (it then takes the
+    /// rest after its write).
+    fn flush_here(&self) {
+        let Some(mut w) = self.writer.try_lock() else {
+            self.ready.notify_one();
+            return;
+        };
+        loop {
+            let batch = self.batch();
+            if batch.is_empty() {
+                break;
+            }
+            if !Self::write(&mut w, &batch) {
+                drop(w);
+                self.close();
+                return;
+            }
+        }
+        drop(w);
+        self.room.notify_all();
+    }
+
+    fn write(w: &mut Option<Box<dyn Write + Send>>, batch: &[u8]) -> bool {
+        match w {
+            Some(w) => w.write_all(batch).and_then(|()| w.flush()).is_ok(),
+            None => false,
+        }
     }
 
     /// Waits while too many reply bytes wait for the writer (the client is not reading).
@@ -406,9 +470,8 @@ impl Out {
         self.room.notify_all();
     }
 
-    /// The writer thread: writes frames as they come, several at once when they queue up.
-    fn run(&self, mut w: Box<dyn Write + Send>) {
-        let mut batch: Vec<u8> = Vec::new();
+    /// The writer thread: writes the frames others queued, until closed.
+    fn run(&self) {
         loop {
             {
                 let mut q = self.q.lock();
@@ -418,25 +481,22 @@ impl Out {
                 if q.frames.is_empty() && q.closed {
                     break;
                 }
-                batch.clear();
-                while let Some(f) = q.frames.pop_front() {
-                    q.bytes -= f.len();
-                    if batch.is_empty() {
-                        batch = f;
-                    } else {
-                        batch.extend_from_slice(&f);
-                    }
-                    if batch.len() >= 256 << 10 {
-                        break;
-                    }
-                }
             }
+            let mut w = self.writer.lock();
+            let batch = self.batch();
+            if batch.is_empty() {
+                continue;
+            }
+            let ok = Self::write(&mut w, &batch);
+            drop(w);
             self.room.notify_all();
-            if w.write_all(&batch).and_then(|()| w.flush()).is_err() {
+            if !ok {
                 self.close();
                 break;
             }
         }
+        // The connection's end: the writing side goes too (a socket's peer sees it).
+        self.writer.lock().take();
     }
 }
 
@@ -512,7 +572,9 @@ impl Conn {
     fn send(&self, tag: u16, f: &Fcall) {
         let mut v = Vec::new();
         f.encode(tag, &mut v);
-        self.out.push(v);
+        // The reader writes its own replies after each request; others wake the writer.
+        let on_reader = READER_OF.with(|r| r.get()) == self.id;
+        self.out.push(v, !on_reader);
     }
 
     fn reply(&self, tag: u16, r: Reply) {
@@ -527,7 +589,17 @@ impl Conn {
     }
 
     /// Reads and handles messages until the connection ends; returns why.
-    fn read_loop(self: &Arc<Self>, mut r: Box<dyn Read + Send>) -> End {
+    fn read_loop(self: &Arc<Self>, r: Box<dyn Read + Send>) -> End {
+        READER_OF.with(|c| c.set(self.id));
+        let why = self.read_messages(r);
+        READER_OF.with(|c| c.set(0));
+        why
+    }
+
+    fn read_messages(self: &Arc<Self>, r: Box<dyn Read + Send>) -> End {
+        // Buffered: a client that sends several requests at once has them read in one call,
+        // and their replies written in one too.
+        let mut r = io::BufReader::with_capacity(64 << 10, r);
         loop {
             self.out.wait_for_room();
             let mut head = [0u8; 4];
@@ -562,7 +634,11 @@ impl Conn {
                 Ok(m) => m,
                 Err(e) => return format!("malformed message: {e}"),
             };
-            if let Err(why) = self.handle(tag, msg) {
+            let done = self.handle(tag, msg);
+            if r.buffer().is_empty() || done.is_err() {
+                self.out.flush_here();
+            }
+            if let Err(why) = done {
                 return why;
             }
         }

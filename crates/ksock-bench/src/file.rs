@@ -16,13 +16,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The listener name the pairs connect to.
 const NAME: &str = "ksock-bench";
 
-/// A `ksock mount` on a fresh directory, with one stream listener; unmounted on drop.
-struct Tree {
-    mount: Option<Mount>,
+/// A `/net` tree mounted on a fresh directory (a `ksock mount`, or an import of one), with
+/// one stream listener; unmounted on drop.
+pub(crate) struct Tree {
+    mount: Option<Box<dyn Unmount>>,
     dir: PathBuf,
     /// The listener's factory handle (it acts as its ctl file).
     listener: Option<File>,
     listener_id: String,
+    /// The listener's name.
+    name: String,
     pairs: AtomicU64,
 }
 
@@ -48,30 +51,55 @@ fn ctl(f: &mut File, cmd: &str) -> Result<(), String> {
         .map_err(|e| format!("ctl {cmd:?}: {e}"))
 }
 
+/// What keeps a tree mounted: unmounting it is dropping it.
+pub(crate) trait Unmount: Send + Sync {}
+
+impl Unmount for Mount {}
+
+/// A fresh directory for a tree, named after this process and `what`.
+pub(crate) fn tree_dir(what: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("ksock-bench-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
 impl Tree {
     fn mount() -> Result<Tree, String> {
-        let dir = std::env::temp_dir().join(format!("ksock-bench-net-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let dir = tree_dir("net")?;
         let netfs = ksock_fuse::host_netfs(ksock::Stack::new());
         let mount = ksock_fuse::mount(netfs, &dir, &MountOptions::default())
             .map_err(|e| format!("ksock mount on {}: {e}", dir.display()))?;
-        let (mut listener, listener_id) = new_socket(&dir)?;
-        ctl(&mut listener, &format!("bind {NAME} && listen 64"))?;
-        Ok(Tree {
+        Tree::at(dir, Box::new(mount), NAME)
+    }
+
+    /// The tree mounted at `dir` and kept by `mount`, with a listener bound to `name`.
+    pub(crate) fn at(dir: PathBuf, mount: Box<dyn Unmount>, name: &str) -> Result<Tree, String> {
+        let mut tree = Tree {
             mount: Some(mount),
             dir,
-            listener: Some(listener),
-            listener_id,
+            listener: None,
+            listener_id: String::new(),
+            name: name.into(),
             pairs: AtomicU64::new(0),
-        })
+        };
+        let (mut listener, listener_id) = new_socket(&tree.dir)?;
+        ctl(&mut listener, &format!("bind {name} && listen 64"))?;
+        tree.listener = Some(listener);
+        tree.listener_id = listener_id;
+        Ok(tree)
+    }
+
+    /// The local `ksock mount` the file rows use.
+    pub(crate) fn local() -> Result<Tree, String> {
+        Tree::mount()
     }
 
     /// Two connected stream sockets' `data` files: the client's (written to) and the
     /// accepted connection's (read from). The client socket lives as long as this process,
     /// as sockets made through a factory do, so the pair hangs it up when done.
-    fn pair(&self) -> Result<FdPair, String> {
+    pub(crate) fn pair(&self) -> Result<FdPair, String> {
         let (mut client, cid) = new_socket(&self.dir)?;
-        ctl(&mut client, &format!("connect {NAME}"))?;
+        ctl(&mut client, &format!("connect {}", self.name))?;
         let tx = open_rw(&self.dir.join(format!("local/{cid}/data")))?;
         let rx = open_rw(&self.dir.join(format!("local/{}/accept", self.listener_id)))?;
         self.pairs.fetch_add(1, Ordering::Relaxed);
@@ -91,9 +119,7 @@ impl Drop for Tree {
         if let Some(mut l) = self.listener.take() {
             let _ = l.write_all(b"hangup");
         }
-        if let Some(m) = self.mount.take() {
-            let _ = m.unmount();
-        }
+        drop(self.mount.take());
         let _ = std::fs::remove_dir(&self.dir);
     }
 }

@@ -21,6 +21,7 @@ pub mod heap;
 pub mod inet;
 pub mod local;
 pub mod memcpy;
+pub mod ninep;
 pub mod plot;
 pub mod report;
 pub mod row;
@@ -206,6 +207,11 @@ impl Suite {
             "file",
             "the /net file face through a real `ksock mount` vs the null FUSE file and AF_UNIX",
             |_| file::rows(),
+        ));
+        s.add(Group::new(
+            "9p",
+            "the file face over 9P2000: `ksock import` of an in-process `ksock export`, and the Rust 9P client, vs the local `ksock mount`",
+            |_| ninep::rows(),
         ));
         s.add(Group::new(
             "inet",
@@ -497,7 +503,7 @@ mod tests {
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "churn", "sweep"
+                "memory", "local", "memcpy", "fuse", "file", "9p", "inet", "tap", "churn", "sweep"
             ]
         );
         s.replace(Group::new("file", "the file face", |_| Ok(vec![])));
@@ -505,7 +511,7 @@ mod tests {
         assert_eq!(
             s.names(),
             [
-                "memory", "local", "memcpy", "fuse", "file", "inet", "tap", "churn", "sweep",
+                "memory", "local", "memcpy", "fuse", "file", "9p", "inet", "tap", "churn", "sweep",
                 "extra"
             ]
         );
