@@ -183,15 +183,26 @@ impl State {
 
 /// What the writer thread does next.
 enum Out {
-    /// Sends a message.
-    Msg(Vec<u8>),
+    /// Writes the queued messages.
+    Wake,
     /// Runs a callback (one that must not run on the thread that made the request).
     Run(Box<dyn FnOnce() + Send>),
+}
+
+/// The messages waiting to be written, in the order their tags were taken, and the socket's
+/// writing side. A thread that is not the client's own writes what is queued at once, after
+/// its request is registered (no thread switch); the client's own threads (the reader, whose
+/// callbacks may send, and the writer) leave it to the writer thread, so that the reader
+/// never waits on the socket.
+struct Wire {
+    queue: Mutex<Vec<Vec<u8>>>,
+    writer: Mutex<Option<BufWriter<Box<dyn Write + Send>>>>,
 }
 
 struct Inner {
     state: Mutex<State>,
     closed: Condvar,
+    wire: Wire,
     tx: Mutex<Option<mpsc::Sender<Out>>>,
     msize: Mutex<u32>,
     closer: Option<Box<dyn Fn() + Send + Sync>>,
@@ -212,10 +223,52 @@ impl Inner {
         let _ = thread::Builder::new().name("ksock-9p-late".into()).spawn(f);
     }
 
+    /// Queues a message (call under the state lock, so that messages leave in the order
+    /// their tags were taken); [`kick`](Self::kick) sends it.
     fn send(&self, msg: Vec<u8>) {
-        if let Some(tx) = &*self.tx.lock() {
-            let _ = tx.send(Out::Msg(msg));
+        self.wire.queue.lock().push(msg);
+    }
+
+    /// Sends what is queued: here, unless this is one of the client's own threads or the
+    /// writer thread is writing, else through the writer thread.
+    fn kick(&self) {
+        if !self.on_own_thread()
+            && let Some(mut w) = self.wire.writer.try_lock()
+        {
+            if w.is_some() && !self.write_queued(&mut w) {
+                w.take();
+                drop(w);
+                self.die(Errno::EIO);
+            }
+            return;
         }
+        if let Some(tx) = &*self.tx.lock() {
+            let _ = tx.send(Out::Wake);
+        }
+    }
+
+    /// Writes every queued message (with the writer's lock held); false if writing failed.
+    fn write_queued(&self, w: &mut Option<BufWriter<Box<dyn Write + Send>>>) -> bool {
+        let Some(w) = w.as_mut() else {
+            return false;
+        };
+        loop {
+            let msgs = std::mem::take(&mut *self.wire.queue.lock());
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                if let Err(e) = w.write_all(&m) {
+                    tracing::debug!(target: "ksock", error = %e, "9P write failed");
+                    return false;
+                }
+            }
+        }
+        if let Err(e) = w.flush() {
+            tracing::debug!(target: "ksock", error = %e, "9P write failed");
+            return false;
+        }
+        true
     }
 
     fn call(self: &Arc<Self>, f: &Fcall, done: Done) -> Call {
@@ -248,10 +301,11 @@ impl Inner {
         );
         let mut msg = Vec::new();
         f.encode(tag, &mut msg);
-        // Sent under the lock, so that messages leave in the order their tags were taken
+        // Queued under the lock, so that messages leave in the order their tags were taken
         // (a flush after its request).
         self.send(msg);
         drop(st);
+        self.kick();
         Call {
             inner: self.clone(),
             tag,
@@ -281,6 +335,8 @@ impl Inner {
         };
         st.pending.insert(ftag, Pending::Flush { oldtag: tag });
         self.send(Fcall::Tflush { oldtag: tag }.to_bytes(ftag));
+        drop(st);
+        self.kick();
     }
 
     /// One message from the server.
@@ -448,6 +504,10 @@ impl Client {
                 dead: None,
             }),
             closed: Condvar::new(),
+            wire: Wire {
+                queue: Mutex::new(Vec::new()),
+                writer: Mutex::new(Some(BufWriter::with_capacity(64 * 1024, writer))),
+            },
             tx: Mutex::new(Some(tx)),
             msize: Mutex::new(msize),
             closer,
@@ -457,7 +517,7 @@ impl Client {
             let inner = inner.clone();
             thread::Builder::new()
                 .name("ksock-9p-write".into())
-                .spawn(move || write_loop(&inner, writer, rx))?
+                .spawn(move || write_loop(&inner, rx))?
         };
         let r = {
             let inner = inner.clone();
@@ -503,6 +563,7 @@ impl Client {
                 .to_bytes(NOTAG),
             );
         }
+        self.inner.kick();
         let fail = |what: String| {
             self.close();
             io::Error::new(io::ErrorKind::ConnectionRefused, what)
@@ -844,34 +905,20 @@ fn read_loop(inner: &Inner, reader: Box<dyn Read + Send>) {
     }
 }
 
-fn write_loop(inner: &Inner, writer: Box<dyn Write + Send>, rx: mpsc::Receiver<Out>) {
-    let mut w = BufWriter::with_capacity(64 * 1024, writer);
-    let mut broken = false;
-    let mut next = rx.recv().ok();
-    while let Some(out) = next {
+fn write_loop(inner: &Inner, rx: mpsc::Receiver<Out>) {
+    while let Ok(out) = rx.recv() {
         match out {
-            Out::Msg(m) if !broken => {
-                if let Err(e) = w.write_all(&m) {
-                    tracing::debug!(target: "ksock", error = %e, "9P write failed");
-                    broken = true;
+            Out::Wake => {
+                let mut w = inner.wire.writer.lock();
+                if w.is_some() && !inner.write_queued(&mut w) {
+                    // Nothing more is written once the connection is broken.
+                    w.take();
+                    drop(w);
                     inner.die(Errno::EIO);
                 }
             }
-            Out::Msg(_) => {}
             Out::Run(f) => f(),
         }
-        // Whatever else is queued goes in the same write; then the buffer is flushed.
-        next = match rx.try_recv() {
-            Ok(o) => Some(o),
-            Err(_) => {
-                if !broken && let Err(e) = w.flush() {
-                    tracing::debug!(target: "ksock", error = %e, "9P write failed");
-                    broken = true;
-                    inner.die(Errno::EIO);
-                }
-                rx.recv().ok()
-            }
-        };
     }
 }
 
