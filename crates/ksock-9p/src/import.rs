@@ -64,7 +64,7 @@ use ksock_fuse::exits::Exits;
 use ksock_fuse::{MAX_WRITE, SOCKET_FILE_SIZE, Unmounted, procs};
 use ksock_netfs::ProcId;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -81,6 +81,8 @@ const NOBODY: u32 = 65534;
 
 /// Owner records past which the records of ended sockets are looked for.
 const PRUNE_AT: usize = 4096;
+/// Interrupts remembered for requests not begun (see [`ImportFs::interrupt`]).
+const EARLY_MAX: usize = 1024;
 
 type Cb<T> = Box<dyn FnOnce(Result<T, Errno>) + Send + 'static>;
 
@@ -238,11 +240,24 @@ impl Rewrite {
         let mut out = String::with_capacity(text.len() + 16);
         match self {
             Rewrite::Status(o) => {
+                // A listener's peer credentials are its own (as Linux's SO_PEERCRED says):
+                // its maker's here, not the import's that the server saw.
+                let mut listening = false;
                 for line in text.split_inclusive('\n') {
                     let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
                     let nl = if rest.ends_with('\n') { "\n" } else { "" };
                     match (key, o.pid) {
+                        ("state", _) => {
+                            listening = rest.trim() == "listening";
+                            out.push_str(line);
+                        }
                         ("owner", _) => out.push_str(&format!("owner {}{nl}", o.uid)),
+                        ("peer_uid", _) if listening => {
+                            out.push_str(&format!("peer_uid {}{nl}", o.uid))
+                        }
+                        ("peer_pid", Some(pid)) if listening => {
+                            out.push_str(&format!("peer_pid {pid}{nl}"))
+                        }
                         ("pid", Some(pid)) => out.push_str(&format!("pid {pid}{nl}")),
                         _ => out.push_str(line),
                     }
@@ -260,6 +275,8 @@ impl Rewrite {
                     return text.as_bytes().to_vec();
                 };
                 let pid_col = col("pid");
+                let (state_col, puid_col, ppid_col) =
+                    (col("state"), col("peer_uid"), col("peer_pid"));
                 for line in lines {
                     let mut f: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
                     let o = f
@@ -271,6 +288,15 @@ impl Rewrite {
                             f[owner_col] = o.uid.to_string();
                             if let (Some(c), Some(pid)) = (pid_col, o.pid) {
                                 f[c] = pid.to_string();
+                            }
+                            let listening = state_col.is_some_and(|c| f[c] == "listening");
+                            if listening {
+                                if let Some(c) = puid_col {
+                                    f[c] = o.uid.to_string();
+                                }
+                                if let (Some(c), Some(pid)) = (ppid_col, o.pid) {
+                                    f[c] = pid.to_string();
+                                }
                             }
                             out.push_str(&f.join(" "));
                             out.push('\n');
@@ -406,6 +432,9 @@ struct Shared {
     dirs: Mutex<HashMap<u64, Arc<DirSnap>>>,
     next_fh: AtomicU64,
     ops: Mutex<HashMap<u64, Arc<Op>>>,
+    /// Interrupts of requests not begun (yet): FUSE reads an interrupt on any worker, so
+    /// one may be handled before its request is. Bounded; FUSE never reuses a request id.
+    early: Mutex<(HashSet<u64>, VecDeque<u64>)>,
     procs: Mutex<HashMap<ProcId, (u32, ProcAttach)>>,
     owners: Mutex<HashMap<(String, u64), Owner>>,
     prune: Mutex<(bool, usize)>,
@@ -418,14 +447,18 @@ impl Shared {
     // ---- requests and their interrupts ----
 
     fn begin(&self, unique: u64) -> Arc<Op> {
+        // The ops lock, then the early list's, as `interrupt` takes them: an interrupt is
+        // either remembered before this looks, or finds the op.
+        let mut ops = self.ops.lock();
+        let interrupted = self.early.lock().0.remove(&unique);
         let op = Arc::new(Op {
             unique,
             st: Mutex::new(OpState {
                 call: None,
-                interrupted: false,
+                interrupted,
             }),
         });
-        self.ops.lock().insert(unique, op.clone());
+        ops.insert(unique, op.clone());
         op
     }
 
@@ -1321,17 +1354,32 @@ impl Filesystem for ImportFs {
     }
 
     /// `FUSE_INTERRUPT`: the 9P request the FUSE request waits for is flushed; its answer
-    /// (`EINTR`, or what it had done) is the FUSE request's. A request not seen yet is
-    /// asked again by the kernel (`EAGAIN`).
+    /// (`EINTR`, or what it had done) is the FUSE request's. An interrupt of a request not
+    /// begun yet (another worker read it first) is remembered, and the request fails with
+    /// `EINTR` as it begins: answering `EAGAIN` for the kernel to send it again does not
+    /// work with a `/dev/fuse` descriptor per worker (the answer would go on this worker's
+    /// descriptor, where the kernel does not look for the request).
     fn interrupt(&self, _req: &Request, unique: RequestId) -> Result<(), fuser::Errno> {
-        let op = self.s.ops.lock().get(&unique.0).cloned();
-        match op {
+        let ops = self.s.ops.lock();
+        match ops.get(&unique.0).cloned() {
             Some(op) => {
+                drop(ops);
                 op.interrupt();
-                Ok(())
             }
-            None => Err(fuser::Errno::EAGAIN),
+            None => {
+                // Under the ops lock, so that a request beginning now sees it.
+                let mut early = self.s.early.lock();
+                if early.0.insert(unique.0) {
+                    early.1.push_back(unique.0);
+                    if early.1.len() > EARLY_MAX
+                        && let Some(old) = early.1.pop_front()
+                    {
+                        early.0.remove(&old);
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -1448,7 +1496,9 @@ impl Filesystem for ImportFs {
                 Ok(a) => a,
                 Err(e) => return reply.error(fuse_errno(e)),
             };
-            let writable = a.perm & 0o222 != 0 && who.may(a.uid);
+            // As the local mount's access check: a file others may write (a factory, 0666)
+            // is anybody's; a socket's files are their owner's (and root's).
+            let writable = a.perm & 0o222 != 0 && (a.perm & 0o002 != 0 || who.may(a.uid));
             if times.iter().any(Option::is_some) && !who.may(a.uid) {
                 if times
                     .iter()
@@ -2002,6 +2052,7 @@ pub fn import(client: Arc<Client>, dir: &Path, opts: &ImportOptions) -> io::Resu
         dirs: Mutex::new(HashMap::new()),
         next_fh: AtomicU64::new(1),
         ops: Mutex::new(HashMap::new()),
+        early: Mutex::new((HashSet::new(), VecDeque::new())),
         procs: Mutex::new(HashMap::new()),
         owners: Mutex::new(HashMap::new()),
         prune: Mutex::new((false, PRUNE_AT)),

@@ -117,6 +117,14 @@ pub fn run(args: ExportArgs, logging: impl FnOnce(u8) -> Result<(), String>) -> 
     let netfs = NetFs::with_config(stack, config);
     let families: Vec<&str> = netfs.stack().families().iter().map(|f| f.name()).collect();
     if args.stdio {
+        // A stop signal ends it, as the end of standard input does.
+        std::thread::Builder::new()
+            .name("ksock-signals".into())
+            .spawn(move || {
+                let _ = signals.wait();
+                std::process::exit(0);
+            })
+            .map_err(|e| e.to_string())?;
         let srv = Server::new(netfs.clone(), server::Config::default())
             .map_err(|e| format!("cannot start 9P: {e}"))?;
         srv.serve_here(
