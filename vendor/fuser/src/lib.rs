@@ -430,11 +430,12 @@ pub trait Filesystem: Send + Sync + 'static {
     /// return `Ok(())`; no reply is sent to the interrupt itself.
     ///
     /// The interrupt may arrive before the request it names reaches the filesystem (requests
-    /// run on several threads). Either remember it for that request, or return
-    /// `Err(Errno::EAGAIN)`: the kernel then sends the interrupt again if the request is still
-    /// pending, and drops it if it has been answered. Any other error is ignored by the kernel,
-    /// except [`Errno::ENOSYS`], the default, after which it sends no more interrupts on this
-    /// connection.
+    /// run on several threads): remember it for that request. Returning
+    /// `Err(Errno::EAGAIN)` asks the kernel to send the interrupt again, but only works on a
+    /// session without cloned descriptors (with `clone_fd` the answer goes out on this
+    /// worker's descriptor, where the kernel does not find the request, and the interrupt is
+    /// lost). Any other error is ignored by the kernel, except [`Errno::ENOSYS`], the default,
+    /// after which it sends no more interrupts on this connection.
     fn interrupt(&self, _req: &Request, _unique: RequestId) -> Result<(), Errno> {
         Err(Errno::ENOSYS)
     }
