@@ -139,11 +139,11 @@ pub fn run(args: ExportArgs, logging: impl FnOnce(u8) -> Result<(), String>) -> 
         wheres,
         socket: unix_path,
     } = start(&netfs, &args.listen)?;
-    eprintln!(
+    ksock_cli::say(&format!(
         "ksock: exporting /net ({}) on {}; Ctrl-C to stop",
         families.join(", "),
         wheres.join(" and ")
-    );
+    ));
     let sig = signals.wait();
     if let Some(p) = unix_path {
         let _ = std::fs::remove_file(p);

@@ -68,11 +68,11 @@ pub fn run(args: ImportArgs) -> Result<(), String> {
         source: addr.to_string(),
     };
     let m = import::import(client.clone(), &args.dir, &opts).map_err(|e| e.to_string())?;
-    eprintln!(
+    ksock_cli::say(&format!(
         "ksock: importing {addr} at {} ({}); Ctrl-C to unmount",
         args.dir.display(),
         m.families().join(", ")
-    );
+    ));
     let stopping = Arc::new(AtomicBool::new(false));
     let unmount = {
         let unmounter = m.unmounter();

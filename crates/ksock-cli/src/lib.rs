@@ -5,6 +5,13 @@
 
 pub mod ss;
 
+/// Writes one line to standard error in one `write(2)`, so that a reader of a log that is
+/// being written (a test waiting for "ready") never sees half of it.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 /// Parses a byte count with an optional binary suffix: `4096`, `64K`, `64M`, `1G`, `2T`
 /// (case-insensitive; `KiB`, `MB` and the like are read the same way, as powers of 1024).
 pub fn parse_size(text: &str) -> Result<usize, String> {

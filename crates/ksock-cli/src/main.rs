@@ -240,11 +240,11 @@ fn mount(args: MountArgs) -> Result<(), String> {
         Some(x) => format!(", exported on {}", x.wheres.join(" and ")),
         None => String::new(),
     };
-    eprintln!(
+    ksock_cli::say(&format!(
         "ksock: serving {} ({}{tap}{exported}); Ctrl-C to unmount",
         args.dir.display(),
         families.join(", ")
-    );
+    ));
     let export_socket = export.as_ref().and_then(|x| x.socket.clone());
     let unmounter = m.unmounter();
     let dir = args.dir.clone();

@@ -170,8 +170,12 @@ impl Export {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let log = ex.log();
-            if let Some(l) = log.lines().find(|l| l.starts_with("ksock: exporting")) {
-                ex.ready = l.to_string();
+            // A whole line: the log may be read while the line is being written.
+            if let Some(l) = log
+                .split_inclusive('\n')
+                .find(|l| l.starts_with("ksock: exporting") && l.ends_with('\n'))
+            {
+                ex.ready = l.trim_end().to_string();
                 break;
             }
             if let Some(st) = ex.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
