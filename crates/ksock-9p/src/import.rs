@@ -34,12 +34,24 @@
 //!   through it, shows that user as the owner of its directory and files, and refuses every
 //!   other user but root (`EACCES`), as the local mount does. Sockets made by others are
 //!   shown with the owner the server reports (its user name, mapped to a local uid).
-//! - **What differs.** 9P has no readiness: `poll`/`select` report socket files always
-//!   readable and writable, and a read then waits for data (programs that block in `read`
-//!   work as locally; an event loop that trusts `poll` may block). The kernel splits a
-//!   write at the mount's `max_write`, here one message's data (`msize - 24` bytes, at
-//!   most 1 MiB - 24 from a ksock server), so a record sent through the mount is at most
-//!   that long (the local mount's limit is 1 MiB). Zero-length writes never reach a FUSE
+//! - **Readiness.** 9P has none: `poll`/`select` on a socket file are emulated from the
+//!   socket's `status` file, read (a walk, an open, a read and a clunk) for each poll
+//!   request. The events are those the local mount reports as far as the status shows
+//!   them: readable when bytes wait (`recvq`), a listener's connection waits (`pending`),
+//!   or end of file or an error can be read (the peer shut down, the connection ended);
+//!   writable when connected with room in the send queue (`sendq` against TCP's
+//!   `snd_space`, or half the default send buffer), or when a write fails at once;
+//!   hang-up (and error, for a socket gone) when it has ended. A pending error that the
+//!   status does not show is not reported until the connection's state shows it. A poll
+//!   that finds none of its events ready waits: one timer thread for the whole mount reads
+//!   the status of each waiting poll again every 15 ms (at most one read under way per
+//!   waiting poll, so each costs one status read per period while it waits) and notifies
+//!   the kernel when one is ready; an event is seen up to a period late. A wait ends when
+//!   it fires, when its file is released, or when the mount ends (a `select` that timed
+//!   out leaves its file's wait until then). Text files are always ready.
+//! - **What differs.** The kernel splits a write at the mount's `max_write`, here one
+//!   message's data (`msize - 24` bytes, at most 1 MiB - 24 from a ksock server), so a
+//!   record sent through the mount is at most that long (the local mount's limit is 1 MiB). Zero-length writes never reach a FUSE
 //!   file system (the kernel answers them). The server's limits are the
 //!   connection's, so the whole mount's: open files (one fid each, two after a change of
 //!   blocking mode) and process attaches share its fids (16384 for a ksock server; past it
@@ -51,6 +63,7 @@
 
 use crate::client::{Call, Client, Reply, parse_stats};
 use crate::proto::{DMDIR, Fcall, NOFID, ORDWR, OREAD, OWRITE, Qid, Stat};
+use crate::readiness::{self, Polls};
 use bytes::Bytes;
 use fuser::{
     AccessFlags, BsdFileFlags, Config, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
@@ -252,10 +265,11 @@ impl Rewrite {
                             out.push_str(line);
                         }
                         ("owner", _) => out.push_str(&format!("owner {}{nl}", o.uid)),
-                        ("peer_uid", _) if listening => {
+                        // A family whose listeners have no peer credentials shows `-`.
+                        ("peer_uid", _) if listening && rest.trim() != "-" => {
                             out.push_str(&format!("peer_uid {}{nl}", o.uid))
                         }
-                        ("peer_pid", Some(pid)) if listening => {
+                        ("peer_pid", Some(pid)) if listening && rest.trim() != "-" => {
                             out.push_str(&format!("peer_pid {pid}{nl}"))
                         }
                         ("pid", Some(pid)) => out.push_str(&format!("pid {pid}{nl}")),
@@ -291,10 +305,12 @@ impl Rewrite {
                             }
                             let listening = state_col.is_some_and(|c| f[c] == "listening");
                             if listening {
-                                if let Some(c) = puid_col {
+                                if let Some(c) = puid_col.filter(|&c| f[c] != "-") {
                                     f[c] = o.uid.to_string();
                                 }
-                                if let (Some(c), Some(pid)) = (ppid_col, o.pid) {
+                                if let (Some(c), Some(pid)) =
+                                    (ppid_col.filter(|&c| f[c] != "-"), o.pid)
+                                {
                                     f[c] = pid.to_string();
                                 }
                             }
@@ -441,6 +457,8 @@ struct Shared {
     users: Mutex<HashMap<String, u32>>,
     groups: Mutex<HashMap<String, u32>>,
     exits: OnceLock<Arc<Exits>>,
+    /// Polls waiting for a socket's readiness.
+    polls: Polls,
 }
 
 impl Shared {
@@ -1040,6 +1058,7 @@ impl Shared {
             }
         }
         f.released.store(true, Ordering::Release);
+        self.polls.forget(fh);
         self.client_clunk(f.fid);
         if let Twin::Ready(t) = std::mem::replace(&mut *f.twin.lock(), Twin::None) {
             self.client_clunk(t);
@@ -1290,6 +1309,29 @@ impl Shared {
         }
     }
 
+    /// The poll events of socket `fam`/`id` now, from its `status` file (see the module's
+    /// notes): a walk, an open, one read and a clunk.
+    fn sock_events(self: &Arc<Self>, fam: &str, id: u64, cb: impl FnOnce(u32) + Send + 'static) {
+        let names = vec![fam.to_owned(), id.to_string(), "status".to_owned()];
+        let s = self.clone();
+        let max = self.max_io;
+        self.walk_open(None, self.root, names, OREAD, move |r| match r {
+            Err(Errno::ENOENT) => cb(readiness::GONE),
+            Err(_) => cb(readiness::BROKEN),
+            Ok(fid) => {
+                let s2 = s.clone();
+                s.read_fid(None, fid, 0, max, move |r| {
+                    s2.client_clunk(fid);
+                    cb(match r {
+                        Ok(text) => readiness::of_text(&text),
+                        Err(Errno::ENOENT) => readiness::GONE,
+                        Err(_) => readiness::BROKEN,
+                    })
+                });
+            }
+        });
+    }
+
     /// Reads a whole file from an open fid, from the start.
     fn read_all(self: &Arc<Self>, op: Arc<Op>, fid: u32, mut acc: Vec<u8>, cb: Cb<Vec<u8>>) {
         let s = self.clone();
@@ -1310,6 +1352,7 @@ impl Shared {
         if let Some(x) = self.exits.get() {
             x.stop();
         }
+        self.polls.stop();
         let files: Vec<u64> = self.files.lock().keys().copied().collect();
         for fh in files {
             self.release_file(fh);
@@ -1819,22 +1862,42 @@ impl Filesystem for ImportFs {
 
     /// 9P has no readiness: every file is reported readable and writable (see the module's
     /// notes).
+    /// Readiness from the socket's `status` (see the module's notes); text files are
+    /// always ready. A poll that finds none of its events ready, and may be notified,
+    /// waits on the mount's timer.
     fn poll(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
-        _ph: PollNotifier,
-        _events: PollEvents,
-        _flags: PollFlags,
+        fh: FileHandle,
+        ph: PollNotifier,
+        events: PollEvents,
+        flags: PollFlags,
         reply: ReplyPoll,
     ) {
-        reply.poll(
-            PollEvents::POLLIN
-                | PollEvents::POLLOUT
-                | PollEvents::POLLRDNORM
-                | PollEvents::POLLWRNORM,
-        );
+        let s = &self.s;
+        let Some(f) = s.files.lock().get(&fh.0).cloned() else {
+            return reply.error(fuser::Errno::EBADF);
+        };
+        let requested = events.bits();
+        let Some((fam, id, _)) = f.sock.clone().filter(|_| f.kind.is_socket_file()) else {
+            let ev = readiness::masked(readiness::ALWAYS, requested);
+            return reply.poll(PollEvents::from_bits_retain(ev));
+        };
+        let notify = flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY);
+        let s2 = s.clone();
+        let fam2 = fam.clone();
+        s.sock_events(&fam, id, move |ev| {
+            let ev = readiness::masked(ev, requested);
+            if ev == 0 && notify && !f.released.load(Ordering::Acquire) {
+                s2.polls.wait(fh.0, &fam2, id, requested, ph);
+                // Released meanwhile (after its wait was forgotten): no wait stays.
+                if f.released.load(Ordering::Acquire) {
+                    s2.polls.forget(fh.0);
+                }
+            }
+            reply.poll(PollEvents::from_bits_retain(ev));
+        });
     }
 
     fn create(
@@ -1958,6 +2021,11 @@ impl Import {
         self.s.procs.lock().len()
     }
 
+    /// How many polls wait for a socket's readiness (re-read on the mount's timer).
+    pub fn waiting_polls(&self) -> usize {
+        self.s.polls.waiting()
+    }
+
     /// How many FUSE requests are under way.
     pub fn requests(&self) -> usize {
         self.s.ops.lock().len()
@@ -2059,6 +2127,14 @@ pub fn import(client: Arc<Client>, dir: &Path, opts: &ImportOptions) -> io::Resu
         users: Mutex::new(HashMap::new()),
         groups: Mutex::new(HashMap::new()),
         exits: OnceLock::new(),
+        polls: Polls::default(),
+    });
+    let weak = Arc::downgrade(&s);
+    s.polls.set_check(move |fh, fam, id| {
+        if let Some(s) = weak.upgrade() {
+            let s2 = s.clone();
+            s.sock_events(fam, id, move |ev| s2.polls.checked(fh, ev));
+        }
     });
     s.nodes.lock().insert(
         1,

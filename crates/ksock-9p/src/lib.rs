@@ -15,5 +15,6 @@
 pub mod client;
 pub mod import;
 pub mod proto;
+mod readiness;
 pub mod server;
 pub mod transport;

@@ -407,3 +407,41 @@ os.read(a, 10)
     net.assert_all_gone();
     net.finish();
 }
+
+#[test]
+fn poll_and_select_wait_for_readiness_as_in_the_local_mount() {
+    let net = Imported::new();
+    let out = net.py(r#"
+import select, threading
+s, sid = sock("stream")
+ctl(s, "bind pw && listen")
+# Not connected: writable and hung up, as Linux (and the local mount) says.
+c, cid = sock("stream")
+d = os.open(f"{N}/{cid}/data", os.O_RDWR)
+p = select.poll()
+p.register(d, select.POLLOUT)
+def evs(t):
+    return [ev for _, ev in p.poll(t)]
+print(evs(0))
+ctl(c, "connect pw")
+print(evs(0))
+# An accepted connection's data handle with nothing to read; then with data.
+a = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+print(select.select([a], [], [], 0.2)[0])
+threading.Timer(0.2, os.write, (d, b"late")).start()
+print(select.select([a], [], [], 10)[0] == [a], os.read(a, 10))
+print(select.select([a], [], [], 0)[0])
+# A send queue past half the buffer: not writable until the peer reads.
+os.write(d, b"x" * 150000)
+print(evs(0), evs(100))
+def drain():
+    n = 0
+    while n < 150000:
+        n += len(os.read(a, 200000))
+threading.Timer(0.2, drain).start()
+print(evs(10000) == [select.POLLOUT])
+"#);
+    assert_eq!(out.ok(), "[20]\n[4]\n[]\nTrue b'late'\n[]\n[] []\nTrue\n");
+    assert_eq!(net.m().waiting_polls(), 0, "a released file's wait ends");
+    net.finish();
+}

@@ -1,5 +1,10 @@
 //! A real `ksock mount` in a temporary directory, driven from separate processes.
 //!
+//! In a test binary whose crate name starts with `import_` ([`VIA_IMPORT`]), the same tree
+//! is served by a pair instead: `ksock export` on a Unix socket in the temporary directory,
+//! and `ksock import` of it at the same place, so that each scenario runs through 9P as
+//! well as through the local mount (`tests/scenarios/`, included by both binaries).
+//!
 //! These tests need root and `/dev/fuse`. Without them they fail, loudly: they never skip.
 
 #![allow(dead_code)]
@@ -138,11 +143,79 @@ pub fn ksock() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ksock"))
 }
 
+/// Whether this test binary serves its trees with `ksock export` and `ksock import` rather
+/// than `ksock mount`: its crate name (the test target's) starts with `import_`.
+pub const VIA_IMPORT: bool = matches!(
+    env!("CARGO_CRATE_NAME").as_bytes(),
+    [b'i', b'm', b'p', b'o', b'r', b't', b'_', ..]
+);
+
+/// `local_mount_only! { "why", #[test] fn name() { ... } }` in a scenario file marks a
+/// scenario that only a local mount can run (it inspects the `ksock mount` process, or
+/// mounts in the test process), with the reason; `local_mount_only! { "why", items: ... }`
+/// holds items only such scenarios use. Each binary's wrapper brings in one of the two
+/// macros below under that name, and each checks at compile time that it is the one the
+/// binary's crate name calls for ([`VIA_IMPORT`]).
+///
+/// In a local binary (`use common::keep_local_only as local_mount_only;`) everything is
+/// compiled as written.
+#[allow(unused_macros)]
+macro_rules! keep_local_only {
+    ($why:literal, $(#[$attr:meta])* fn $name:ident() $body:block) => {
+        const _: () = assert!(
+            !$crate::common::VIA_IMPORT,
+            "an import_ binary takes exclude_local_only as local_mount_only"
+        );
+        $(#[$attr])*
+        fn $name() $body
+    };
+    ($why:literal, items: $($item:item)*) => {
+        $($item)*
+    };
+}
+
+/// In an `import_` binary (`use common::exclude_local_only as local_mount_only;`) the
+/// scenario's body is not compiled: a test of the same name stands in its place, listed as
+/// ignored with the reason, which fails if run anyway (`-- --ignored`), so that nothing
+/// passes without having run. The items are left out.
+#[allow(unused_macros)]
+macro_rules! exclude_local_only {
+    ($why:literal, $(#[$attr:meta])* fn $name:ident() $body:block) => {
+        const _: () = assert!(
+            $crate::common::VIA_IMPORT,
+            "only an import_ binary takes exclude_local_only as local_mount_only"
+        );
+        #[test]
+        #[ignore = $why]
+        fn $name() {
+            panic!(concat!("not run through ksock import: ", $why));
+        }
+    };
+    ($why:literal, items: $($item:item)*) => {
+        const _: () = assert!(
+            $crate::common::VIA_IMPORT,
+            "only an import_ binary takes exclude_local_only as local_mount_only"
+        );
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {exclude_local_only, keep_local_only};
+
+/// A running tree.
 pub struct Net {
     _tmp: tempfile::TempDir,
     pub root: PathBuf,
+    /// `ksock mount`, or (through an import) `ksock import`.
     server: Option<Child>,
+    /// Through an import, `ksock export`.
+    exporter: Option<Child>,
+    /// The standard error of `server`.
     log: PathBuf,
+    /// The standard error of `exporter`.
+    export_log: PathBuf,
+    /// The Unix socket `exporter` serves.
+    socket: PathBuf,
     env: Vec<(String, String)>,
 }
 
@@ -175,11 +248,16 @@ impl Net {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
         let root = tmp.path().join("net");
         let log = tmp.path().join("ksock.log");
+        let export_log = tmp.path().join("export.log");
+        let socket = tmp.path().join("net.9p");
         let mut net = Net {
             _tmp: tmp,
             root,
             server: None,
+            exporter: None,
             log,
+            export_log,
+            socket,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -189,36 +267,30 @@ impl Net {
         net
     }
 
-    /// Starts `ksock mount` on this tree's directory and waits for the tree to appear.
+    /// Starts `ksock mount` on this tree's directory (through an import, `ksock export` and
+    /// `ksock import`) and waits for the tree to appear.
     #[track_caller]
     fn start(&mut self, args: &[&str]) {
-        let server = ksock()
-            .arg("mount")
-            .arg(&self.root)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&self.log).expect("log"))
-            .spawn()
-            .expect("spawn ksock mount");
+        let server = if VIA_IMPORT {
+            let (export_args, import_args) = split_for_import(args);
+            self.start_export(&export_args);
+            self.spawn("import", &self.log, |c| {
+                c.arg(format!("unix:{}", self.socket.display()))
+                    .arg(&self.root)
+                    .args(&import_args);
+            })
+        } else {
+            self.spawn("mount", &self.log, |c| {
+                c.arg(&self.root).args(args);
+            })
+        };
         self.server = Some(server);
         let deadline = Instant::now() + PATIENCE;
         loop {
             if mounted(&self.root) && self.root.join("local").is_dir() {
                 break;
             }
-            if let Some(st) = self
-                .server
-                .as_mut()
-                .and_then(|s| s.try_wait().ok().flatten())
-            {
-                panic!(
-                    "ksock mount exited ({st}) before the tree appeared; FUSE is not usable \
-                     here:\n{}",
-                    self.log()
-                );
-            }
+            self.assert_running("before the tree appeared; FUSE is not usable here");
             assert!(
                 Instant::now() < deadline,
                 "the tree did not appear at {}:\n{}",
@@ -229,20 +301,84 @@ impl Net {
         }
     }
 
+    /// Spawns `ksock SUB`, its arguments added by `args`, with this tree's environment and
+    /// its standard error in `log`.
+    fn spawn(&self, sub: &str, log: &Path, args: impl FnOnce(&mut Command)) -> Child {
+        let mut c = ksock();
+        c.arg(sub);
+        args(&mut c);
+        c.env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(log).expect("log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn ksock {sub}: {e}"))
+    }
+
+    /// Starts `ksock export` on this tree's Unix socket and waits until it serves.
+    #[track_caller]
+    fn start_export(&mut self, args: &[&str]) {
+        let exporter = self.spawn("export", &self.export_log, |c| {
+            c.arg("--socket").arg(&self.socket).args(args);
+        });
+        self.exporter = Some(exporter);
+        let deadline = Instant::now() + PATIENCE;
+        // Said once it listens.
+        while !fs::read_to_string(&self.export_log)
+            .unwrap_or_default()
+            .contains("ksock: exporting")
+        {
+            self.assert_running("before it served");
+            assert!(
+                Instant::now() < deadline,
+                "ksock export did not start serving on {}:\n{}",
+                self.socket.display(),
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Fails if a process serving the tree has exited.
+    #[track_caller]
+    fn assert_running(&mut self, when: &str) {
+        let exited = |c: Option<&mut Child>| c.and_then(|c| c.try_wait().ok().flatten());
+        for (what, st) in [
+            ("ksock export", exited(self.exporter.as_mut())),
+            (server_name(), exited(self.server.as_mut())),
+        ] {
+            if let Some(st) = st {
+                panic!("{what} exited ({st}) {when}:\n{}", self.log());
+            }
+        }
+    }
+
     /// Kills the server with SIGKILL (leaving a dead mount) and mounts again on the same
-    /// directory.
+    /// directory. Through an import, both processes are killed (the import first: a dead
+    /// mount) and a new pair serves a new stack.
     #[track_caller]
     pub fn kill_and_remount(&mut self) {
         let mut server = self.server.take().expect("a server");
-        server.kill().expect("SIGKILL ksock mount");
+        server.kill().expect("SIGKILL the server");
         server.wait().expect("wait");
         let e = fs::metadata(&self.root).expect_err("a dead mount");
         assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
+        if let Some(mut exporter) = self.exporter.take() {
+            exporter.kill().expect("SIGKILL ksock export");
+            exporter.wait().expect("wait");
+        }
         self.start(&["--allow-other"]);
     }
 
+    /// What the server said on standard error; through an import, what `ksock export` said
+    /// then what `ksock import` said.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        if VIA_IMPORT {
+            fs::read_to_string(&self.export_log).unwrap_or_default() + &log
+        } else {
+            log
+        }
     }
 
     pub fn local(&self) -> PathBuf {
@@ -339,41 +475,97 @@ impl Net {
         self.stop(nix::sys::signal::Signal::SIGTERM);
     }
 
+    /// Stops the server with `sig` (through an import, `ksock import` then `ksock export`)
+    /// and checks that it ended well and the directory is no longer a mount.
     #[track_caller]
     pub fn stop(&mut self, sig: nix::sys::signal::Signal) {
         let Some(server) = self.server.take() else {
             return;
         };
+        let what = server_name();
         let pid = nix::unistd::Pid::from_raw(server.id() as i32);
-        nix::sys::signal::kill(pid, sig).expect("signal ksock mount");
-        let out = wait_out(server, "ksock mount after a stop signal");
+        nix::sys::signal::kill(pid, sig).unwrap_or_else(|e| panic!("signal {what}: {e}"));
+        let out = wait_out(server, &format!("{what} after a stop signal"));
         assert!(
             out.status.success(),
-            "ksock mount ended with {}:\n{}",
+            "{what} ended with {}:\n{}",
             out.status,
             self.log()
         );
         assert!(!mounted(&self.root), "still mounted after {sig}");
+        if let Some(exporter) = self.exporter.take() {
+            let pid = nix::unistd::Pid::from_raw(exporter.id() as i32);
+            nix::sys::signal::kill(pid, sig).expect("signal ksock export");
+            let out = wait_out(exporter, "ksock export after a stop signal");
+            assert!(
+                out.status.success(),
+                "ksock export ended with {}:\n{}",
+                out.status,
+                self.log()
+            );
+        }
     }
+}
+
+/// What mounts the tree: `ksock mount`, or `ksock import`.
+fn server_name() -> &'static str {
+    if VIA_IMPORT {
+        "ksock import"
+    } else {
+        "ksock mount"
+    }
+}
+
+/// Ends `child` with SIGTERM, or SIGKILL after ten seconds.
+fn end(mut child: Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
-        if let Some(mut s) = self.server.take() {
-            // A failed test: unmount without asserting anything more.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(s.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while s.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(10));
-            }
-            let _ = s.kill();
-            let _ = s.wait();
+        // A failed test: unmount without asserting anything more.
+        if let Some(s) = self.server.take() {
+            end(s);
             let _ = nix::mount::umount2(&self.root, nix::mount::MntFlags::MNT_DETACH);
         }
+        if let Some(x) = self.exporter.take() {
+            end(x);
+        }
     }
+}
+
+/// Splits `ksock mount` arguments between `ksock export` (the stack's: limits, logging)
+/// and `ksock import` (the mount's); panics at one that cannot go through an import.
+#[track_caller]
+fn split_for_import<'a>(args: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
+    let (mut export, mut import) = (Vec::new(), Vec::new());
+    let mut it = args.iter().copied();
+    while let Some(a) = it.next() {
+        let (side, takes_value) = match a.split_once('=').map_or(a, |(k, _)| k) {
+            "--max-sockets-per-user" | "--max-buffered-per-user" => (&mut export, true),
+            "-v" | "-vv" | "--verbose" => (&mut export, false),
+            "--threads" => (&mut import, true),
+            "--allow-other" | "--nonempty" => (&mut import, false),
+            _ => panic!(
+                "`ksock mount {a}` has no counterpart in `ksock export` or `ksock import`: \
+                 a scenario that needs it runs through a local mount only (local_mount_only!)"
+            ),
+        };
+        side.push(a);
+        if takes_value && !a.contains('=') {
+            side.push(it.next().unwrap_or_else(|| panic!("{a} needs a value")));
+        }
+    }
+    (export, import)
 }
 
 /// Python helpers shared by the scripts.
@@ -409,8 +601,22 @@ def text(path):
 
 impl Net {
     /// The pid of the `ksock mount` process.
+    #[track_caller]
     pub fn server_pid(&self) -> u32 {
+        if VIA_IMPORT {
+            panic!("two processes serve a tree through an import: see server_pids");
+        }
         self.server.as_ref().expect("a server").id()
+    }
+
+    /// The pids of the processes that serve the tree: `ksock mount`, or `ksock import` and
+    /// `ksock export`.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.server
+            .iter()
+            .chain(self.exporter.iter())
+            .map(Child::id)
+            .collect()
     }
 
     /// Like [`Net::spawn_py`], with the script's stdin piped to the test.

@@ -1,0 +1,6 @@
+//! The scenarios of `tests/ss.rs` through `ksock export` and `ksock import` (9P2000)
+//! instead of `ksock mount`: the same files must give the same results (SPEC section 8).
+
+mod common;
+
+include!("scenarios/ss.rs");
