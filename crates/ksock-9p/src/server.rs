@@ -526,6 +526,8 @@ struct Fid {
     /// Whether it is the attach's own fid (clunking it ends the attach).
     root: bool,
     open: Option<Opened>,
+    /// The executor id of an open under way on it (an `accept` waiting, say).
+    opening: Option<u64>,
 }
 
 /// A request in flight.
@@ -777,6 +779,7 @@ impl Conn {
                 session,
                 root: true,
                 open: None,
+                opening: None,
             },
         );
         Ok(Fcall::Rattach { qid: qid_of(&root) })
@@ -816,7 +819,7 @@ impl Conn {
         let (mut ino, session, mut name) = {
             let st = self.state.lock();
             let f = st.fids.get(&fid).ok_or(Errno::EBADF)?;
-            if f.open.is_some() {
+            if f.open.is_some() || f.opening.is_some() {
                 return Err(Errno::EBADF);
             }
             if newfid != fid && st.fids.contains_key(&newfid) {
@@ -873,6 +876,7 @@ impl Conn {
                     session,
                     root: false,
                     open: None,
+                    opening: None,
                 },
             );
         }
@@ -893,6 +897,9 @@ impl Conn {
 
     fn clunk(&self, fid: u32) -> Result<(), Errno> {
         let f = self.state.lock().fids.remove(&fid).ok_or(Errno::EBADF)?;
+        if let Some(u) = f.opening {
+            self.server.exec.interrupt(u);
+        }
         if f.root {
             self.state.lock().sessions.remove(&f.session);
             self.server.netfs.process_exited(ProcId::session(f.session));
@@ -949,7 +956,7 @@ impl Conn {
         let prep = (|| {
             let st = self.state.lock();
             let f = st.fids.get(&fid).ok_or(Errno::EBADF)?;
-            if f.open.is_some() {
+            if f.open.is_some() || f.opening.is_some() {
                 return Err(Errno::EBADF);
             }
             if mode & ORCLOSE != 0 {
@@ -1004,28 +1011,46 @@ impl Conn {
         let Some(unique) = self.begin(tag)? else {
             return Ok(());
         };
+        // While it is under way, the fid can be neither opened again nor walked; a clunk
+        // interrupts it (a waiting accept then leaves its connection queued).
+        if let Some(f) = self.state.lock().fids.get_mut(&fid) {
+            f.opening = Some(unique);
+        }
         let fut = fs.open_for(ino, om, self.cred, Some(ProcId::session(session)));
         let me = self.clone();
         let qid = qid_of(&attr);
         self.server
             .exec
             .spawn(unique, fut, move |r: ksock::Result<Arc<Handle>>| {
-                let r = r.map(|h| {
-                    let mut st = me.state.lock();
-                    let live = st.sessions.contains(&session);
-                    match st.fids.get_mut(&fid) {
-                        Some(f) if f.open.is_none() => f.open = Some(Opened::File(h)),
-                        // Clunked while the open waited: the file closes now.
-                        _ => drop(h),
+                let mut closed = None;
+                let mut st = me.state.lock();
+                let live = st.sessions.contains(&session);
+                // The fid this open is for (not a later one with the same number).
+                let f = st.fids.get_mut(&fid).filter(|f| f.opening == Some(unique));
+                let r = match (r, f) {
+                    (Ok(h), Some(f)) => {
+                        f.opening = None;
+                        f.open = Some(Opened::File(h));
+                        Ok(Fcall::Ropen { qid, iounit })
                     }
-                    drop(st);
-                    if !live {
-                        // Its attach ended while the open ran: what it made must not
-                        // outlive it.
-                        me.server.netfs.process_exited(ProcId::session(session));
+                    (r, Some(f)) => {
+                        f.opening = None;
+                        r.map(|_| Fcall::Ropen { qid, iounit })
                     }
-                    Fcall::Ropen { qid, iounit }
-                });
+                    // Clunked as the open completed: the file closes now (below, with the
+                    // lock released).
+                    (Ok(h), None) => {
+                        closed = Some(h);
+                        Err(Errno::EBADF)
+                    }
+                    (Err(e), None) => Err(e),
+                };
+                drop(st);
+                drop(closed);
+                if !live {
+                    // Its attach ended while the open ran: what it made must not outlive it.
+                    me.server.netfs.process_exited(ProcId::session(session));
+                }
                 me.complete(tag, unique, r);
             });
         Ok(())

@@ -62,6 +62,9 @@ fn connect(srv: &Arc<Server>) -> Raw {
     let r = b.try_clone().expect("clone");
     srv.serve(Box::new(r), Box::new(b), Peer::me())
         .expect("serve");
+    // A reply that never comes fails the test instead of hanging it.
+    a.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
     let mut raw = Raw { s: a };
     let r = raw.call(
         NOTAG,
@@ -363,4 +366,82 @@ fn connections_past_the_limit_get_an_error_and_are_closed() {
         r => panic!("{r:?}"),
     }
     assert!(raw.closed());
+}
+
+#[test]
+fn a_fid_being_opened_is_neither_opened_again_nor_walked_and_a_clunk_interrupts_the_open() {
+    let (srv, _netfs) = start(Config::default());
+    let mut c = connect(&srv);
+    let id = socket(&mut c, 1).to_string();
+    assert!(matches!(
+        c.call(
+            5,
+            Fcall::Twrite {
+                fid: 1,
+                offset: 0,
+                data: Bytes::from_static(b"bind opening && listen"),
+            }
+        ),
+        Fcall::Rwrite { .. }
+    ));
+    walk(&mut c, 0, 2, &["local", &id, "accept"]);
+    c.send(
+        30,
+        Fcall::Topen {
+            fid: 2,
+            mode: ORDWR,
+        },
+    );
+    wait_until("the accept waits", || srv.parked() == 1);
+    // Opened again, or walked from, while the first open waits: refused.
+    assert!(matches!(
+        c.call(
+            31,
+            Fcall::Topen {
+                fid: 2,
+                mode: ORDWR
+            }
+        ),
+        Fcall::Rerror { .. }
+    ));
+    assert!(matches!(walk(&mut c, 2, 3, &[]), Fcall::Rerror { .. }));
+    // Clunked: the waiting open is answered "interrupted", and the clunk.
+    c.send(32, Fcall::Tclunk { fid: 2 });
+    let mut got = vec![c.recv(), c.recv()];
+    got.sort_by_key(|(t, _)| *t);
+    assert_eq!(
+        got,
+        vec![
+            (
+                30,
+                Fcall::Rerror {
+                    ename: "interrupted".into()
+                }
+            ),
+            (32, Fcall::Rclunk)
+        ]
+    );
+    // A client connects; the connection is queued, and the next accept takes it.
+    let _client = {
+        let cid = socket(&mut c, 4).to_string();
+        let r = c.call(
+            6,
+            Fcall::Twrite {
+                fid: 4,
+                offset: 0,
+                data: Bytes::from_static(b"connect opening"),
+            },
+        );
+        assert!(matches!(r, Fcall::Rwrite { .. }), "{r:?}");
+        cid
+    };
+    walk(&mut c, 0, 2, &["local", &id, "accept:n"]);
+    let r = c.call(
+        7,
+        Fcall::Topen {
+            fid: 2,
+            mode: ORDWR,
+        },
+    );
+    assert!(matches!(r, Fcall::Ropen { .. }), "{r:?}");
 }
