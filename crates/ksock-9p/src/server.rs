@@ -8,7 +8,10 @@
 //! no thread, and the next message is read at once. Whoever completes a request (the
 //! reader, the executor's driver, a thread whose send woke it) queues its reply for the
 //! connection's writer, so a client that reads its replies slowly holds up only itself
-//! (its reader stops taking requests while [`OUT_MAX`] bytes of replies wait).
+//! (its reader stops taking requests while [`OUT_MAX`] bytes of replies wait, and a read of
+//! `data` takes data from its socket only once there is room for its reply, so the data
+//! of a client that never reads its replies stays in the sockets, counted against their
+//! owners).
 //!
 //! `Tflush` of a waiting request interrupts its task (it ends with `EINTR` and its future is
 //! dropped, which leaves no effect: a flushed accept dequeues nothing), so the request is
@@ -30,16 +33,19 @@ use crate::proto::{
     self, DMDIR, Fcall, IOHDRSZ, NOFID, ORCLOSE, ORDWR, OWRITE, QTDIR, QTFILE, Qid, Stat, VERSION,
 };
 use bytes::Bytes;
+use core::future::{Future, poll_fn};
+use core::task::{Context, Poll, Waker};
 use ksock::Errno;
+use ksock::Events;
 use ksock_netfs::park::Exec;
-use ksock_netfs::{Access, Attr, Cred, Handle, NetFs, Node, OpenMode, ProcId};
+use ksock_netfs::{Access, Attr, Cred, Handle, HandleKind, NetFs, Node, OpenMode, ProcId};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::UNIX_EPOCH;
 
@@ -70,6 +76,8 @@ pub struct Config {
     pub max_tags: usize,
     /// Connections at once; past it a new connection gets one `Rerror` and is closed.
     pub max_connections: usize,
+    /// Bytes of replies that may wait for a connection's writer (see [`OUT_MAX`]).
+    pub out_max: usize,
 }
 
 impl Default for Config {
@@ -79,6 +87,7 @@ impl Default for Config {
             max_fids: MAX_FIDS,
             max_tags: MAX_TAGS,
             max_connections: MAX_CONNECTIONS,
+            out_max: OUT_MAX,
         }
     }
 }
@@ -197,7 +206,7 @@ impl Server {
             id,
             server: self.clone(),
             cred: Cred::new(peer.uid, peer.gid, peer.pid),
-            out: Out::new(writer),
+            out: Out::new(writer, self.config.out_max),
             state: Mutex::new(State::new()),
         });
         let writer_thread = {
@@ -361,6 +370,8 @@ pub fn ename(e: Errno) -> String {
 /// by the connection's writer thread, so that no thread of another connection ever waits
 /// on this one's socket. Both write under one lock, taking the frames in order.
 struct Out {
+    /// Bytes of replies (queued or promised) past which reads wait and the reader stops.
+    max: usize,
     q: Mutex<OutQ>,
     ready: Condvar,
     room: Condvar,
@@ -370,6 +381,10 @@ struct Out {
 struct OutQ {
     frames: VecDeque<Vec<u8>>,
     bytes: usize,
+    /// Bytes promised to reads about to take data from their socket.
+    reserved: usize,
+    /// Reads waiting for room.
+    waiting: Vec<Waker>,
     closed: bool,
 }
 
@@ -382,11 +397,14 @@ std::thread_local! {
 const BATCH: usize = 256 << 10;
 
 impl Out {
-    fn new(w: Box<dyn Write + Send>) -> Out {
+    fn new(w: Box<dyn Write + Send>, max: usize) -> Out {
         Out {
+            max,
             q: Mutex::new(OutQ {
                 frames: VecDeque::new(),
                 bytes: 0,
+                reserved: 0,
+                waiting: Vec::new(),
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -412,6 +430,17 @@ impl Out {
     /// Takes the next frames to write, up to [`BATCH`] bytes (nothing once closed).
     fn batch(&self) -> Vec<u8> {
         let mut q = self.q.lock();
+        let waiting = core::mem::take(&mut q.waiting);
+        let batch = Self::pop(&mut q);
+        drop(q);
+        // They look again, and wait again if there is still no room.
+        for w in waiting {
+            w.wake();
+        }
+        batch
+    }
+
+    fn pop(q: &mut OutQ) -> Vec<u8> {
         let mut batch: Vec<u8> = Vec::new();
         while let Some(f) = q.frames.pop_front() {
             q.bytes -= f.len();
@@ -459,13 +488,48 @@ impl Out {
     /// Waits while too many reply bytes wait for the writer (the client is not reading).
     fn wait_for_room(&self) {
         let mut q = self.q.lock();
-        while !q.closed && q.bytes > OUT_MAX {
+        while !q.closed && q.bytes > self.max {
             self.room.wait(&mut q);
         }
     }
 
+    /// Promises room for a reply of up to `n` bytes, or registers `cx` to be woken when
+    /// replies have been written. A read takes data from its socket only once it has room
+    /// for the reply, so a client that does not read its replies leaves the data in the
+    /// sockets (counted against their owners) rather than in this queue: at most `max`
+    /// bytes, plus one reply, wait here.
+    fn poll_reserve(&self, n: usize, cx: &mut Context<'_>) -> Poll<()> {
+        let mut q = self.q.lock();
+        let used = q.bytes + q.reserved;
+        if q.closed || used == 0 || used + n <= self.max {
+            q.reserved += n;
+            return Poll::Ready(());
+        }
+        q.waiting.push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Gives back a promise of [`poll_reserve`](Self::poll_reserve) (its reply is queued,
+    /// or there will be none).
+    fn unreserve(&self, n: usize) {
+        let mut q = self.q.lock();
+        q.reserved = q.reserved.saturating_sub(n);
+        let waiting = core::mem::take(&mut q.waiting);
+        drop(q);
+        for w in waiting {
+            w.wake();
+        }
+    }
+
     fn close(&self) {
-        self.q.lock().closed = true;
+        let waiting = {
+            let mut q = self.q.lock();
+            q.closed = true;
+            core::mem::take(&mut q.waiting)
+        };
+        for w in waiting {
+            w.wake();
+        }
         self.ready.notify_all();
         self.room.notify_all();
     }
@@ -1089,14 +1153,60 @@ impl Conn {
         let Some(unique) = self.begin(tag)? else {
             return Ok(());
         };
-        let fut = h.read(count, false);
+        let reserved = Arc::new(AtomicBool::new(false));
+        let fut = self.gated_read(h, count, reserved.clone());
         let me = self.clone();
         self.server
             .exec
             .spawn(unique, fut, move |r: ksock::Result<Bytes>| {
                 me.complete(tag, unique, r.map(|data| Fcall::Rread { data }));
+                if reserved.load(Ordering::Acquire) {
+                    me.out.unreserve(count);
+                }
             });
         Ok(())
+    }
+
+    /// A read of `data` that takes data from the socket only once there is room for its
+    /// reply ([`Out::poll_reserve`]); `reserved` says whether it holds a promise. Other
+    /// files' reads never wait, and a nonblocking handle's read is tried at once.
+    fn gated_read(
+        self: &Arc<Self>,
+        h: Arc<Handle>,
+        count: usize,
+        reserved: Arc<AtomicBool>,
+    ) -> impl Future<Output = ksock::Result<Bytes>> + Send + 'static {
+        let me = self.clone();
+        async move {
+            if h.kind() != HandleKind::Data {
+                return h.read(count, false).await;
+            }
+            let nb = h.is_nonblocking();
+            poll_fn(|cx| me.out.poll_reserve(count, cx)).await;
+            reserved.store(true, Ordering::Release);
+            match h.read(count, true).await {
+                Err(Errno::EAGAIN) if !nb => {}
+                // Data, end of file, or an error the read meets at once.
+                r => return r,
+            }
+            // Nothing yet: no promise while waiting for the socket to become readable.
+            reserved.store(false, Ordering::Release);
+            me.out.unreserve(count);
+            let readable = Events::IN | Events::ERR | Events::HUP | Events::RDHUP | Events::NVAL;
+            poll_fn(|cx| {
+                if h.poll_ready(Some(cx), readable).intersects(readable) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            poll_fn(|cx| me.out.poll_reserve(count, cx)).await;
+            reserved.store(true, Ordering::Release);
+            // Should another reader have taken the data meanwhile, this one waits again,
+            // holding its promise (one reply's worth).
+            h.read(count, false).await
+        }
     }
 
     fn read_dir(&self, ino: u64, d: &mut DirRead, offset: u64, count: usize) -> Reply {

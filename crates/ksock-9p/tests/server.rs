@@ -445,3 +445,69 @@ fn a_fid_being_opened_is_neither_opened_again_nor_walked_and_a_clunk_interrupts_
     );
     assert!(matches!(r, Fcall::Ropen { .. }), "{r:?}");
 }
+
+/// A client that sends reads and never reads their replies: once the replies waiting for it
+/// fill the connection's room, the reads that wait take nothing more from their sockets.
+#[test]
+fn a_client_that_reads_no_replies_leaves_the_data_in_the_sockets() {
+    const N: usize = 300;
+    const SIZE: usize = 8000;
+    let (srv, netfs) = start(Config {
+        out_max: 64 << 10,
+        ..Config::default()
+    });
+    let mut c = connect(&srv);
+    let stack = netfs.stack().clone();
+    let mut writers = Vec::new();
+    for i in 0..N {
+        let (w, r) = stack
+            .socketpair(ksock::Domain::LOCAL, ksock::SockType::SEQPACKET, 0)
+            .expect("a pair");
+        let fid = 10 + i as u32;
+        let id = r.id().to_string();
+        assert!(matches!(
+            walk(&mut c, 0, fid, &["local", &id, "data"]),
+            Fcall::Rwalk { .. }
+        ));
+        assert!(matches!(
+            c.call(3, Fcall::Topen { fid, mode: OREAD }),
+            Fcall::Ropen { .. }
+        ));
+        c.send(
+            100 + i as u16,
+            Fcall::Tread {
+                fid,
+                offset: 0,
+                count: SIZE as u32,
+            },
+        );
+        writers.push((w, r));
+    }
+    wait_until("every read waits", || srv.parked() == N);
+    for (w, _) in &writers {
+        assert_eq!(w.send(&[7u8; SIZE]).expect("send"), SIZE);
+    }
+    // The replies the socket pair and the room hold go out; the rest stay unread.
+    wait_until("the reads that had room are answered", || srv.parked() < N);
+    std::thread::sleep(Duration::from_millis(200));
+    let still = writers
+        .iter()
+        .filter(|(_, r)| r.nread().unwrap_or(0) == SIZE)
+        .count();
+    assert!(
+        still >= N / 3,
+        "only {still} of {N} sockets still hold their record: the replies were taken anyway"
+    );
+    // Reading the replies lets every read complete, with every record whole.
+    let mut tags = std::collections::HashSet::new();
+    while tags.len() < N {
+        match c.recv() {
+            (t, Fcall::Rread { data }) => {
+                assert_eq!(data.len(), SIZE);
+                assert!(tags.insert(t), "tag {t} answered twice");
+            }
+            (t, f) => panic!("tag {t}: {f:?}"),
+        }
+    }
+    assert!(writers.iter().all(|(_, r)| r.nread().unwrap_or(1) == 0));
+}
