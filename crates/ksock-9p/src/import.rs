@@ -69,12 +69,12 @@ use fuser::{
     AccessFlags, BsdFileFlags, Config, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, KernelConfig, LockOwner, MountOption, OpenFlags, PollEvents, PollFlags,
     PollNotifier, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyPoll, ReplyWrite, Request, RequestId, Session, SessionACL, SessionUnmounter,
-    TimeOrNow, WriteFlags,
+    ReplyOpen, ReplyPoll, ReplyWrite, Request, RequestId, Session, SessionACL, TimeOrNow,
+    WriteFlags,
 };
 use ksock::Errno;
 use ksock_fuse::exits::Exits;
-use ksock_fuse::{MAX_WRITE, SOCKET_FILE_SIZE, Unmounted, procs};
+use ksock_fuse::{MAX_WRITE, SOCKET_FILE_SIZE, Unmounted, Unmounter, procs};
 use ksock_netfs::ProcId;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -1960,31 +1960,6 @@ impl Filesystem for ImportFs {
     }
 }
 
-/// Unmounts an import from any thread.
-#[derive(Clone)]
-pub struct Unmounter {
-    dir: PathBuf,
-    inner: Arc<Mutex<Option<SessionUnmounter>>>,
-}
-
-impl Unmounter {
-    /// Unmounts; if files are still open, detaches the tree instead.
-    pub fn unmount(&self) -> io::Result<Unmounted> {
-        let Some(mut u) = self.inner.lock().take() else {
-            return Ok(Unmounted::Clean);
-        };
-        match u.unmount() {
-            Ok(()) => Ok(Unmounted::Clean),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH)
-                    .map_err(io::Error::from)?;
-                Ok(Unmounted::Detached)
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
 /// A mounted import.
 pub struct Import {
     dir: PathBuf,
@@ -2193,10 +2168,7 @@ pub fn import(client: Arc<Client>, dir: &Path, opts: &ImportOptions) -> io::Resu
             ));
         }
     };
-    let unmounter = Unmounter {
-        dir: dir.to_path_buf(),
-        inner: Arc::new(Mutex::new(Some(session.unmount_callable()))),
-    };
+    let unmounter = Unmounter::new(dir, session.unmount_callable());
     let session = {
         let s = s.clone();
         thread::Builder::new()

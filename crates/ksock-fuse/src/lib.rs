@@ -116,6 +116,15 @@ pub struct Unmounter {
 }
 
 impl Unmounter {
+    /// The unmounter of a session mounted at `dir` (for other file systems mounted with
+    /// fuser, such as an import).
+    pub fn new(dir: &Path, session: SessionUnmounter) -> Unmounter {
+        Unmounter {
+            dir: dir.to_path_buf(),
+            inner: Arc::new(Mutex::new(Some(session))),
+        }
+    }
+
     /// Unmounts; if files are still open, detaches the tree instead.
     pub fn unmount(&self) -> io::Result<Unmounted> {
         let Some(mut u) = self.inner.lock().take() else {
