@@ -8,7 +8,10 @@
 //! arrives. When the caller of a request gets a signal, the kernel sends `FUSE_INTERRUPT`
 //! and the 9P request under way is flushed (`Tflush`): the server answers it
 //! `"interrupted"`, or normally if it had completed, and that answer goes to the caller
-//! (`EINTR`, or the data). A flushed `accept` takes no connection off the queue.
+//! (`EINTR`, or the data). A flushed `accept` takes no connection off the queue. A request
+//! interrupted before its 9P request is sent still sends it, flushed at once, so that what
+//! needs no wait is done: a signal ends only the wait, as on Linux (a long stream write
+//! reports the part that fitted, never `EINTR` for a write that could have gone).
 //!
 //! - **Inodes.** A file's inode number is its remote qid's path (the server's inode number,
 //!   unique and stable; the remote root is inode 1). The mount remembers the names that lead
@@ -451,6 +454,8 @@ struct Shared {
     /// Interrupts of requests not begun (yet): FUSE reads an interrupt on any worker, so
     /// one may be handled before its request is. Bounded; FUSE never reuses a request id.
     early: Mutex<(HashSet<u64>, VecDeque<u64>)>,
+    /// `FUSE_INTERRUPT`s received.
+    interrupts: AtomicU64,
     procs: Mutex<HashMap<ProcId, (u32, ProcAttach)>>,
     owners: Mutex<HashMap<(String, u64), Owner>>,
     prune: Mutex<(bool, usize)>,
@@ -492,10 +497,6 @@ impl Shared {
             return;
         };
         let mut st = op.st.lock();
-        if st.interrupted {
-            drop(st);
-            return cb(Err(Errno::EINTR));
-        }
         let op2 = op.clone();
         // The lock is held until the call is recorded, so that its answer (which clears
         // it) is seen after.
@@ -503,6 +504,13 @@ impl Shared {
             op2.st.lock().call = None;
             cb(r)
         });
+        // Interrupted already: the request still goes, and is flushed at once. The server
+        // does what it can without waiting (a write sends what fits, a read takes what has
+        // come) and answers that, or "interrupted": as a signal does to a socket call on
+        // Linux, it ends only the wait.
+        if st.interrupted {
+            call.flush();
+        }
         st.call = Some(call);
     }
 
@@ -1398,11 +1406,12 @@ impl Filesystem for ImportFs {
 
     /// `FUSE_INTERRUPT`: the 9P request the FUSE request waits for is flushed; its answer
     /// (`EINTR`, or what it had done) is the FUSE request's. An interrupt of a request not
-    /// begun yet (another worker read it first) is remembered, and the request fails with
-    /// `EINTR` as it begins: answering `EAGAIN` for the kernel to send it again does not
-    /// work with a `/dev/fuse` descriptor per worker (the answer would go on this worker's
-    /// descriptor, where the kernel does not look for the request).
+    /// begun yet (another worker read it first) is remembered, and each 9P request it sends
+    /// is flushed as it is sent: answering `EAGAIN` for the kernel to send the interrupt
+    /// again does not work with a `/dev/fuse` descriptor per worker (the answer would go
+    /// on this worker's descriptor, where the kernel does not look for the request).
     fn interrupt(&self, _req: &Request, unique: RequestId) -> Result<(), fuser::Errno> {
+        self.s.interrupts.fetch_add(1, Ordering::Relaxed);
         let ops = self.s.ops.lock();
         match ops.get(&unique.0).cloned() {
             Some(op) => {
@@ -2006,6 +2015,11 @@ impl Import {
         self.s.ops.lock().len()
     }
 
+    /// How many interrupts (`FUSE_INTERRUPT`: a caller got a signal) the mount has had.
+    pub fn interrupts(&self) -> u64 {
+        self.s.interrupts.load(Ordering::Relaxed)
+    }
+
     /// A handle that unmounts from another thread.
     pub fn unmounter(&self) -> Unmounter {
         self.unmounter.clone()
@@ -2096,6 +2110,7 @@ pub fn import(client: Arc<Client>, dir: &Path, opts: &ImportOptions) -> io::Resu
         next_fh: AtomicU64::new(1),
         ops: Mutex::new(HashMap::new()),
         early: Mutex::new((HashSet::new(), VecDeque::new())),
+        interrupts: AtomicU64::new(0),
         procs: Mutex::new(HashMap::new()),
         owners: Mutex::new(HashMap::new()),
         prune: Mutex::new((false, PRUNE_AT)),

@@ -164,6 +164,60 @@ print(os.read(a, 10))
     net.finish();
 }
 
+/// A signal that lands before a write's 9P request is sent ends no write that could go:
+/// the request still goes, flushed at once, and the part that fits is sent and reported, as
+/// write(2) on a Linux socket does. (Failing it with `EINTR` instead makes Python, which
+/// restarts an interrupted write, wait forever on a full socket.) The write here must first
+/// open a second fid (its file's blocking mode changed after the open), and the server's
+/// `Ropen` for it is held back until the signal has reached the mount.
+#[test]
+fn a_signal_before_a_write_is_sent_fails_no_write_that_could_go() {
+    let hold = Imported::hold(113); // Ropen
+    let net = Imported::held(hold.clone());
+    let mut p = net.spawn_py_with_stdin(
+        r#"
+signal.signal(signal.SIGUSR1, lambda *_: None)
+s, sid = sock("stream")
+ctl(s, "bind early && listen")
+c, cid = sock("stream")
+ctl(c, "connect early")
+d = os.open(f"{N}/{cid}/data", os.O_RDWR | os.O_NONBLOCK)
+fcntl.fcntl(d, fcntl.F_SETFL, 0)
+print("ready", flush=True)
+sys.stdin.readline()
+n = os.write(d, b"x" * 1000000)
+print(0 < n < 1000000, flush=True)
+a = os.open(f"{N}/{sid}/accept", os.O_RDWR)
+got = 0
+while got < n:
+    got += len(os.read(a, 1 << 20))
+fcntl.fcntl(a, fcntl.F_SETFL, os.O_NONBLOCK)
+print(got == n, errno_of(os.read, a, 1))
+"#,
+    );
+    assert_eq!(read_line(&mut p), "ready\n");
+    hold.set(true);
+    let stdin = p.stdin.as_mut().expect("piped stdin");
+    std::io::Write::write_all(stdin, b"go\n").expect("go");
+    wait_in_syscall(p.id(), "write", ["1", "64"]);
+    wait_until("the second fid's Ropen is held", || {
+        hold.held.load(std::sync::atomic::Ordering::Acquire) > 0
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(p.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .expect("signal");
+    wait_until("the interrupt reaches the mount", || {
+        net.m().interrupts() > 0
+    });
+    hold.set(false);
+    let out = wait_out(p, "writer");
+    assert_eq!(out.ok(), "True\nTrue EAGAIN\n");
+    net.assert_all_gone();
+    net.finish();
+}
+
 #[test]
 fn an_interrupted_accept_leaves_the_connection_queued() {
     let net = Imported::new();

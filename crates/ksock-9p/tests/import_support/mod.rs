@@ -9,12 +9,14 @@ use ksock_9p::import::{Import, ImportOptions};
 use ksock_9p::server::{Config, Peer, Server};
 use ksock_netfs::NetFs;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -165,6 +167,62 @@ def alarm(*_):
 signal.signal(signal.SIGALRM, alarm)
 "#;
 
+/// Replies of one 9P type held back on their way to the import while `on`, to open a
+/// window between two steps of a request (a test's signal lands there).
+pub struct Hold {
+    /// The `R` message type held (`Ropen` is 113).
+    pub ty: u8,
+    on: Mutex<bool>,
+    changed: Condvar,
+    /// How many replies have been held so far.
+    pub held: AtomicUsize,
+}
+
+impl Hold {
+    pub fn set(&self, on: bool) {
+        *self.on.lock().expect("hold") = on;
+        self.changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut on = self.on.lock().expect("hold");
+        if *on {
+            self.held.fetch_add(1, Ordering::AcqRel);
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while *on && Instant::now() < deadline {
+            on = self
+                .changed
+                .wait_timeout(on, Duration::from_millis(50))
+                .expect("hold")
+                .0;
+        }
+    }
+}
+
+/// Forwards the server's messages to the import, holding those of `hold.ty` while it is on.
+fn relay(mut from: UnixStream, mut to: UnixStream, hold: Arc<Hold>) {
+    loop {
+        let mut head = [0u8; 5];
+        if from.read_exact(&mut head).is_err() {
+            break;
+        }
+        let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let mut msg = head.to_vec();
+        msg.resize(size.max(5), 0);
+        if from.read_exact(&mut msg[5..]).is_err() {
+            break;
+        }
+        if head[4] == hold.ty {
+            hold.wait();
+        }
+        if to.write_all(&msg).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+}
+
 /// A served tree and its import.
 pub struct Imported {
     pub server: Arc<Server>,
@@ -178,6 +236,27 @@ impl Imported {
     /// `allow_other` so that other users can be tested.
     #[track_caller]
     pub fn new() -> Imported {
+        Self::with(None)
+    }
+
+    /// [`new`](Self::new), with the server's replies relayed through `hold`.
+    #[track_caller]
+    pub fn held(hold: Arc<Hold>) -> Imported {
+        Self::with(Some(hold))
+    }
+
+    /// A [`Hold`] of replies of type `ty`, off.
+    pub fn hold(ty: u8) -> Arc<Hold> {
+        Arc::new(Hold {
+            ty,
+            on: Mutex::new(false),
+            changed: Condvar::new(),
+            held: AtomicUsize::new(0),
+        })
+    }
+
+    #[track_caller]
+    fn with(hold: Option<Arc<Hold>>) -> Imported {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the import tests must run as root (they mount a file system)"
@@ -199,12 +278,24 @@ impl Imported {
         let netfs = NetFs::with_config(ksock::Stack::new(), config);
         let server = Server::new(netfs, Config::default()).expect("server");
         let (a, b) = UnixStream::pair().expect("socket pair");
+        let (b_in, b_out) = match hold {
+            None => (b.try_clone().expect("clone"), b),
+            Some(hold) => {
+                // The import's requests go straight on; the server's replies through the hold.
+                // a (the import) <-> b (relay) ... c (relay) <-> d (the server)
+                let (c, d) = UnixStream::pair().expect("socket pair");
+                let mut b_rd = b.try_clone().expect("clone");
+                let mut c_wr = c.try_clone().expect("clone");
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut b_rd, &mut c_wr);
+                    let _ = c_wr.shutdown(Shutdown::Write);
+                });
+                thread::spawn(move || relay(c, b, hold));
+                (d.try_clone().expect("clone"), d)
+            }
+        };
         server
-            .serve(
-                Box::new(b.try_clone().expect("clone")),
-                Box::new(b),
-                Peer::me(),
-            )
+            .serve(Box::new(b_in), Box::new(b_out), Peer::me())
             .expect("serve");
         let client = Client::from_unix(a, 1 << 20).expect("9P session");
         let opts = ImportOptions {
